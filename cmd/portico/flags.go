@@ -1,0 +1,99 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// serveConfig holds the flags of `portico serve` (SPEC 1).
+type serveConfig struct {
+	ProxyAddr   string
+	AdminAddr   string
+	DataDir     string
+	Store       string
+	AdminToken  string
+	Networks    []string
+	AccessLog   string
+	MaxBody     int64
+	DrainPeriod string
+}
+
+// parseServeFlags reads flags, each defaulting to its PORTICO_* variable and
+// then to the built-in default; a flag on the command line wins.
+func parseServeFlags(args []string, getenv func(string) string) (*serveConfig, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	c := &serveConfig{}
+	var networks, maxBody string
+	fs.StringVar(&c.ProxyAddr, "proxy-addr", ":8080", "where API traffic is served (HTTP)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9180", "admin API and health check address")
+	fs.StringVar(&c.DataDir, "data-dir", "./portico-data", "the embedded store and other local state")
+	fs.StringVar(&c.Store, "store", "", "configuration store: empty for embedded SQLite in --data-dir")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token of the admin API (generated and stored when unset)")
+	fs.StringVar(&networks, "networks", "default", "comma-separated networks this instance reaches, its own first")
+	fs.StringVar(&c.AccessLog, "access-log", "stdout", "access log: a file path, stdout, or off")
+	fs.StringVar(&maxBody, "max-body", "16MiB", "largest request body accepted (e.g. 512KiB, 16MiB, 1GiB)")
+	fs.StringVar(&c.DrainPeriod, "drain-timeout", "30s", "how long SIGTERM waits for in-flight requests")
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "PORTICO_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s: %v", name, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	for _, n := range strings.Split(networks, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			c.Networks = append(c.Networks, n)
+		}
+	}
+	if len(c.Networks) == 0 {
+		return nil, fmt.Errorf("--networks must name at least one network")
+	}
+	var err error
+	if c.MaxBody, err = parseSize(maxBody); err != nil {
+		return nil, fmt.Errorf("--max-body: %v", err)
+	}
+	return c, nil
+}
+
+// parseSize reads a byte size such as "16MiB", "512KB", "1048576".
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+		{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1},
+	}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%q is not a size such as 16MiB", s)
+	}
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,270 @@
+// Command portico runs the Portico API gateway.
+//
+//	portico serve [flags]   run one gateway node
+//	portico version         print the version
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/portico-gw/portico/internal/admin"
+	"github.com/portico-gw/portico/internal/proxy"
+	"github.com/portico-gw/portico/internal/snapshot"
+	"github.com/portico-gw/portico/internal/store"
+	"github.com/portico-gw/portico/internal/store/sqlite"
+	"github.com/portico-gw/portico/internal/upstream"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Server timeouts of the proxy port; see docs/configuration.md.
+const (
+	readTimeout  = 60 * time.Second // request header and body from a client
+	idleTimeout  = 90 * time.Second // keep-alive wait for the next request
+	adminTimeout = 30 * time.Second
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage(os.Stderr)
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "serve":
+		cfg, err := parseServeFlags(os.Args[2:], os.Getenv)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "portico serve:", err)
+			os.Exit(2)
+		}
+		log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+		if err := serve(cfg, log); err != nil {
+			log.Error("portico stopped", "error", err)
+			os.Exit(1)
+		}
+	case "version", "--version", "-v":
+		fmt.Println("portico", versionString())
+	case "help", "-h", "--help":
+		usage(os.Stdout)
+	default:
+		fmt.Fprintf(os.Stderr, "portico: unknown command %q\n", os.Args[1])
+		usage(os.Stderr)
+		os.Exit(2)
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage:\n  portico serve [flags]   run a gateway node (portico serve -h lists the flags)\n  portico version         print the version")
+}
+
+func versionString() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+	}
+	return v
+}
+
+func serve(cfg *serveConfig, log *slog.Logger) error {
+	drain, err := time.ParseDuration(cfg.DrainPeriod)
+	if err != nil || drain <= 0 {
+		return fmt.Errorf("--drain-timeout: %q is not a duration such as 30s", cfg.DrainPeriod)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	token, err := adminToken(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
+
+	pool := upstream.NewPool()
+	snaps := snapshot.NewManager(st, pool, log)
+	if err := snaps.Refresh(ctx); err != nil {
+		return fmt.Errorf("loading the configuration: %w", err)
+	}
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	defer cancelRun()
+	go snaps.Run(runCtx)
+
+	var acc *proxy.AccessLog
+	switch cfg.AccessLog {
+	case "off", "":
+	case "stdout":
+		acc = proxy.NewAccessLog(os.Stdout)
+	default:
+		f, err := os.OpenFile(cfg.AccessLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return fmt.Errorf("--access-log: %w", err)
+		}
+		defer f.Close()
+		acc = proxy.NewAccessLog(f)
+	}
+	if acc != nil {
+		defer acc.Close()
+	}
+
+	px := proxy.New(snaps, log, acc)
+	proxySrv := &fasthttp.Server{
+		Handler:               px.Handler,
+		Name:                  "portico",
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		NoDefaultDate:         true,
+		StreamRequestBody:     true,
+		MaxRequestBodySize:    int(cfg.MaxBody),
+		ReadTimeout:           readTimeout,
+		IdleTimeout:           idleTimeout,
+		ReadBufferSize:        16 << 10,
+		ErrorHandler:          proxy.ErrorHandler,
+		CloseOnShutdown:       true,
+		Logger:                fasthttpLogger{log},
+	}
+	proxyLn, err := net.Listen("tcp", cfg.ProxyAddr)
+	if err != nil {
+		return fmt.Errorf("--proxy-addr: %w", err)
+	}
+	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		proxyLn.Close()
+		return fmt.Errorf("--admin-addr: %w", err)
+	}
+
+	var ready atomic.Bool
+	adminSrv := &http.Server{
+		Handler: admin.New(admin.Options{
+			Store: st, Token: token, Networks: cfg.Networks,
+			Ready: ready.Load, Status: snaps.Status, Logger: log,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       adminTimeout,
+		WriteTimeout:      adminTimeout,
+		IdleTimeout:       idleTimeout,
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- proxySrv.Serve(proxyLn) }()
+	go func() {
+		if err := adminSrv.Serve(adminLn); !errors.Is(err, http.ErrServerClosed) {
+			errs <- err
+		}
+	}()
+	ready.Store(true)
+	log.Info("portico serving", "version", versionString(), "proxy_addr", proxyLn.Addr().String(),
+		"admin_addr", adminLn.Addr().String(), "networks", strings.Join(cfg.Networks, ","))
+
+	select {
+	case err := <-errs:
+		return err
+	case <-ctx.Done():
+	}
+	ready.Store(false)
+	log.Info("draining", "timeout", drain.String())
+	shutCtx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := proxySrv.ShutdownWithContext(shutCtx); err != nil {
+		log.Warn("drain ended before every request finished", "error", err)
+	}
+	_ = adminSrv.Shutdown(shutCtx)
+	log.Info("stopped")
+	return nil
+}
+
+func openStore(ctx context.Context, cfg *serveConfig) (store.Store, error) {
+	switch {
+	case cfg.Store == "" || cfg.Store == "sqlite":
+		st, err := sqlite.Open(ctx, cfg.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("opening the embedded store in %s: %w", cfg.DataDir, err)
+		}
+		return st, nil
+	case strings.HasPrefix(cfg.Store, "postgres://"), strings.HasPrefix(cfg.Store, "postgresql://"):
+		return nil, errors.New("--store: the PostgreSQL store is not available in this version; leave --store empty for the embedded store")
+	default:
+		return nil, fmt.Errorf("--store: %q is neither empty (embedded SQLite) nor a postgres:// URL", cfg.Store)
+	}
+}
+
+// adminToken picks the admin token: the flag or variable wins, then the
+// stored one; on first start one is generated, stored and written 0600 to
+// <data-dir>/admin.token.
+func adminToken(ctx context.Context, cfg *serveConfig, st store.Store, log *slog.Logger) (string, error) {
+	if cfg.AdminToken != "" {
+		return cfg.AdminToken, nil
+	}
+	tok, err := st.AdminToken(ctx)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(cfg.DataDir, "admin.token")
+	if tok == "" {
+		var b [24]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		tok = hex.EncodeToString(b[:])
+		if err := st.SetAdminToken(ctx, tok); err != nil {
+			return "", err
+		}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return "", err
+	}
+	if err := writeFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	log.Info("admin token", "path", path)
+	return tok, nil
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Warn(fmt.Sprintf(format, args...), "component", "proxy-server")
+}

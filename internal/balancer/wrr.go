@@ -1,0 +1,97 @@
+// Package balancer selects a channel's node for each try of a request.
+//
+// Smooth weighted round robin (the algorithm of nginx's upstream module) is
+// deterministic: for a fixed set of weights it produces one cyclic sequence of
+// length sum(weights) in which every node appears exactly weight times,
+// interleaved. WRR computes that cycle once, when a snapshot is built, and a
+// pick is then one atomic increment and an index: no lock on the hot path and
+// no per-request state, while the picks of concurrent requests still follow
+// the cycle exactly.
+package balancer
+
+import (
+	"sync/atomic"
+)
+
+// MaxNodes is the largest node count a WRR can hold; Tried sets are sized
+// for it.
+const MaxNodes = 256
+
+// WRR is a smooth weighted round robin over a fixed list of node weights. It
+// is safe for concurrent use.
+type WRR struct {
+	seq  []uint16 // the smooth cycle: node indexes
+	next atomic.Uint64
+	n    int
+}
+
+// NewWRR builds the cycle for weights (0 drains a node). It panics when there
+// are more than MaxNodes weights, a bug in the caller's validation.
+func NewWRR(weights []int) *WRR {
+	if len(weights) > MaxNodes {
+		panic("balancer: too many nodes")
+	}
+	total := 0
+	for _, w := range weights {
+		if w > 0 {
+			total += w
+		}
+	}
+	b := &WRR{n: len(weights), seq: make([]uint16, 0, total)}
+	current := make([]int, len(weights))
+	for range total {
+		best := -1
+		for i, w := range weights {
+			if w <= 0 {
+				continue
+			}
+			current[i] += w
+			if best < 0 || current[i] > current[best] {
+				best = i
+			}
+		}
+		current[best] -= total
+		b.seq = append(b.seq, uint16(best))
+	}
+	return b
+}
+
+// Len is the number of nodes, drained ones included.
+func (b *WRR) Len() int { return b.n }
+
+// Active reports whether any node has a weight above 0.
+func (b *WRR) Active() bool { return len(b.seq) > 0 }
+
+// Next picks the next node of the cycle, skipping nodes in tried while the
+// cycle still has untried ones. Every pick advances the cycle, also the
+// skipped ones, so retries of one request do not shift the share of others
+// beyond the picks they really made. It returns -1 when no node has weight.
+func (b *WRR) Next(tried *Tried) int {
+	n := uint64(len(b.seq))
+	if n == 0 {
+		return -1
+	}
+	first := -1
+	// One full cycle visits every weighted node, so it is enough to find an
+	// untried one if any is left.
+	for range n {
+		i := int(b.seq[(b.next.Add(1)-1)%n])
+		if tried == nil || !tried.Has(i) {
+			return i
+		}
+		if first < 0 {
+			first = i
+		}
+	}
+	return first
+}
+
+// Tried is the set of nodes already tried for one request. The zero value is
+// empty; it lives on the request's stack.
+type Tried [MaxNodes / 64]uint64
+
+// Add marks node i as tried.
+func (t *Tried) Add(i int) { t[i>>6] |= 1 << (uint(i) & 63) }
+
+// Has reports whether node i was tried.
+func (t *Tried) Has(i int) bool { return t[i>>6]&(1<<(uint(i)&63)) != 0 }

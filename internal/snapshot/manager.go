@@ -1,0 +1,97 @@
+package snapshot
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/portico-gw/portico/internal/store"
+	"github.com/portico-gw/portico/internal/upstream"
+)
+
+// PollInterval is how often the manager checks the store's revision for
+// writes it was not told about (other processes sharing the store).
+const PollInterval = time.Second
+
+// Manager keeps the current snapshot up to date with the store: it rebuilds
+// when the store reports a write, and polls the revision as a safety net.
+// Only the latest configuration is built; a burst of writes yields one build.
+type Manager struct {
+	store   store.Store
+	builder Builder
+	log     *slog.Logger
+	current atomic.Pointer[Snapshot]
+}
+
+// NewManager returns a manager with no snapshot yet; call Refresh or Run.
+func NewManager(st store.Store, pool *upstream.Pool, log *slog.Logger) *Manager {
+	return &Manager{store: st, builder: Builder{Pool: pool}, log: log}
+}
+
+// Current returns the snapshot being served, or nil before the first build.
+func (m *Manager) Current() *Snapshot { return m.current.Load() }
+
+// Refresh loads the store and swaps in a new snapshot when the revision
+// moved. On a load error the old snapshot keeps serving.
+func (m *Manager) Refresh(ctx context.Context) error {
+	rev, err := m.store.Revision(ctx)
+	if err != nil {
+		return err
+	}
+	if cur := m.current.Load(); cur != nil && cur.Revision == rev {
+		return nil
+	}
+	st, err := m.store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	s := m.builder.Build(st)
+	m.current.Store(s)
+	m.log.Info("configuration applied", "revision", s.Revision, "apis", len(s.APIs),
+		"disabled_apis", len(s.Problems), "build_ms", time.Since(start).Milliseconds())
+	for _, p := range s.Problems {
+		m.log.Warn("api disabled", "service_id", p.ServiceID, "api_id", p.APIID,
+			"environment", p.Environment, "version", p.Version, "error", p.Message)
+	}
+	return nil
+}
+
+// Run rebuilds on every store change until ctx ends.
+func (m *Manager) Run(ctx context.Context) {
+	tick := time.NewTicker(PollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.store.Changed():
+		case <-tick.C:
+		}
+		if err := m.Refresh(ctx); err != nil && ctx.Err() == nil {
+			m.log.Error("configuration not applied; the previous one keeps serving", "error", err)
+		}
+	}
+}
+
+// Status is what the admin API shows of the data plane.
+type Status struct {
+	Revision     int64     `json:"revision"`
+	BuiltAt      time.Time `json:"built_at"`
+	APIs         int       `json:"apis"`
+	DisabledAPIs []Problem `json:"disabled_apis"`
+}
+
+// Status describes the current snapshot.
+func (m *Manager) Status() any {
+	s := m.current.Load()
+	if s == nil {
+		return Status{DisabledAPIs: []Problem{}}
+	}
+	p := s.Problems
+	if p == nil {
+		p = []Problem{}
+	}
+	return Status{Revision: s.Revision, BuiltAt: s.BuiltAt, APIs: len(s.APIs), DisabledAPIs: p}
+}

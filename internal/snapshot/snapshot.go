@@ -1,0 +1,445 @@
+// Package snapshot compiles the stored configuration into an immutable,
+// ready-to-serve table: routing tables per host and environment, channels with
+// their balancers and connection pools, backend path templates and mock
+// answers, all parsed and validated once. The data plane reads the current
+// snapshot through an atomic pointer and never takes a lock.
+package snapshot
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/portico-gw/portico/internal/balancer"
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/router"
+	"github.com/portico-gw/portico/internal/upstream"
+)
+
+// Protocol bits of a service.
+const (
+	ProtoHTTP uint8 = 1 << iota
+	ProtoHTTPS
+)
+
+// Snapshot is one compiled configuration. It is never modified after Build.
+type Snapshot struct {
+	Revision int64
+	BuiltAt  time.Time
+	// APIs holds every served API; router matches carry indexes into it.
+	APIs []*API
+	// Problems lists the APIs that could not be compiled and are not served.
+	Problems []Problem
+
+	envs    map[string]*router.Table // default host, by environment
+	domains map[string]*domain       // custom domains, lower-case host
+}
+
+// Problem is an API that is disabled because it failed to compile.
+type Problem struct {
+	ServiceID   string `json:"service_id"`
+	APIID       string `json:"api_id"`
+	Environment string `json:"environment"`
+	Version     string `json:"version"`
+	Message     string `json:"message"`
+}
+
+type domain struct {
+	env    string                   // "" when the path names the environment
+	tables map[string]*router.Table // by environment
+}
+
+// API is one served API, compiled.
+type API struct {
+	ID          string
+	Name        string
+	ServiceID   string
+	Environment string
+	Version     string
+	Protocols   uint8
+	WebSocket   bool
+	Timeout     time.Duration
+
+	Backend string // config.BackendChannel, BackendURL or BackendMock
+	Channel *Channel
+	URL     *Node
+	Mock    *Mock
+
+	path []pathPart
+}
+
+// Channel is a compiled channel: its nodes, their pools and the balancer.
+type Channel struct {
+	ID       string
+	Retries  int
+	Nodes    []Node
+	Balancer *balancer.WRR
+	// fingerprint identifies the node list and weights: a balancer is carried
+	// to the next snapshot only when it is unchanged.
+	fingerprint string
+}
+
+// Node is one backend endpoint with its keep-alive pool.
+type Node struct {
+	Addr   string // host:port
+	Host   string // the Host header sent
+	HTTPS  bool
+	Client *fasthttp.HostClient
+}
+
+// Mock is a fixed answer.
+type Mock struct {
+	Status  int
+	Headers [][2]string
+	Body    []byte
+}
+
+type pathPart struct {
+	literal string
+	param   int // index into the match's params, or -1 for a literal
+}
+
+// AppendBackendPath writes the backend path for a request matched with
+// params (values in path) and rest (the part below a prefix or plain match)
+// to dst. The rest is joined with exactly one "/".
+func (a *API) AppendBackendPath(dst []byte, path string, m *router.Match) []byte {
+	for _, p := range a.path {
+		if p.param < 0 {
+			dst = append(dst, p.literal...)
+			continue
+		}
+		if p.param < m.NParams {
+			s := m.Params[p.param]
+			dst = append(dst, path[s.Start:s.End]...)
+		}
+	}
+	rest := m.Rest
+	if rest == "" {
+		return dst
+	}
+	if len(dst) > 0 && dst[len(dst)-1] == '/' {
+		dst = dst[:len(dst)-1]
+	}
+	if rest[0] != '/' {
+		dst = append(dst, '/')
+	}
+	return append(dst, rest...)
+}
+
+// Lookup finds the API for a request. host must be lower case without a port.
+// It returns the API (nil unless Found), the path with the environment prefix
+// removed, and the router's result. It does not allocate unless the result is
+// MethodNotAllowed.
+func (s *Snapshot) Lookup(host, method, path string, m *router.Match) (*API, string, router.Result) {
+	var table *router.Table
+	if d, ok := s.domains[host]; ok {
+		env := d.env
+		if env == "" {
+			env, path = splitEnv(path)
+		}
+		table = d.tables[env]
+	} else {
+		var env string
+		env, path = splitEnv(path)
+		table = s.envs[env]
+	}
+	if table == nil {
+		return nil, path, router.NotFound
+	}
+	res := table.Lookup(method, path, m)
+	if res != router.Found {
+		return nil, path, res
+	}
+	return s.APIs[m.ID], path, res
+}
+
+// splitEnv takes the environment named by the first path segment, or
+// "release" when the first segment names none.
+func splitEnv(path string) (string, string) {
+	if len(path) > 1 {
+		seg, rest := path[1:], "/"
+		if i := strings.IndexByte(seg, '/'); i >= 0 {
+			seg, rest = seg[:i], seg[i:]
+		}
+		switch seg {
+		case "test", "prepub", "release":
+			return seg, rest
+		}
+	}
+	return config.DefaultEnv, path
+}
+
+// Builder compiles states into snapshots, carrying balancer positions of
+// unchanged channels from one snapshot to the next.
+type Builder struct {
+	Pool *upstream.Pool
+	prev *Snapshot
+}
+
+// Build compiles st. An API that fails to compile is left out and listed in
+// Problems; it never fails the whole snapshot.
+func (b *Builder) Build(st *config.State) *Snapshot {
+	s := &Snapshot{
+		Revision: st.Revision,
+		BuiltAt:  time.Now().UTC(),
+		envs:     map[string]*router.Table{},
+		domains:  map[string]*domain{},
+	}
+	prevChannels := map[string]*Channel{}
+	if b.prev != nil {
+		for _, a := range b.prev.APIs {
+			if a.Channel != nil {
+				prevChannels[a.Channel.ID] = a.Channel
+			}
+		}
+	}
+	channels := map[string]*Channel{}
+	channelErr := map[string]error{}
+	for i := range st.Channels {
+		c := &st.Channels[i]
+		ch, err := b.compileChannel(c, prevChannels[c.ID])
+		if err != nil {
+			channelErr[c.ID] = err
+			continue
+		}
+		channels[c.ID] = ch
+	}
+
+	defaultRoutes := map[string][]router.Route{}
+	domainRoutes := map[string]map[string][]router.Route{} // host -> env -> routes
+	for _, p := range st.Published {
+		proto := protocols(p.Service.Protocols)
+		for i := range p.APIs {
+			cfg := &p.APIs[i]
+			api, pat, err := b.compileAPI(cfg, channels, channelErr)
+			if err != nil {
+				s.Problems = append(s.Problems, Problem{
+					ServiceID: p.Service.ID, APIID: cfg.ID, Environment: p.Environment,
+					Version: p.Version, Message: err.Error(),
+				})
+				continue
+			}
+			api.ServiceID, api.Environment, api.Version, api.Protocols = p.Service.ID, p.Environment, p.Version, proto
+			r := router.Route{Pattern: pat, Method: cfg.Frontend.Method, ID: len(s.APIs)}
+			s.APIs = append(s.APIs, api)
+			defaultRoutes[p.Environment] = append(defaultRoutes[p.Environment], r)
+			for _, d := range p.Service.Domains {
+				if d.Environment != "" && d.Environment != p.Environment {
+					continue
+				}
+				host := strings.ToLower(d.Host)
+				if domainRoutes[host] == nil {
+					domainRoutes[host] = map[string][]router.Route{}
+					s.domains[host] = &domain{env: d.Environment, tables: map[string]*router.Table{}}
+				}
+				domainRoutes[host][p.Environment] = append(domainRoutes[host][p.Environment], r)
+			}
+		}
+	}
+	// A domain is known even before its service serves anything, so that
+	// its requests answer 404 instead of reaching another service.
+	for _, p := range st.Published {
+		for _, d := range p.Service.Domains {
+			host := strings.ToLower(d.Host)
+			if s.domains[host] == nil {
+				s.domains[host] = &domain{env: d.Environment, tables: map[string]*router.Table{}}
+			}
+		}
+	}
+	for env, routes := range defaultRoutes {
+		s.envs[env] = router.New(routes)
+	}
+	for host, byEnv := range domainRoutes {
+		for env, routes := range byEnv {
+			s.domains[host].tables[env] = router.New(routes)
+		}
+	}
+	sort.Slice(s.Problems, func(i, j int) bool { return s.Problems[i].APIID < s.Problems[j].APIID })
+
+	keep := map[*fasthttp.HostClient]bool{}
+	for _, a := range s.APIs {
+		if a.Channel != nil {
+			for _, n := range a.Channel.Nodes {
+				keep[n.Client] = true
+			}
+		}
+		if a.URL != nil {
+			keep[a.URL.Client] = true
+		}
+	}
+	b.Pool.Retain(keep)
+	b.prev = s
+	return s
+}
+
+func protocols(ps []string) uint8 {
+	if len(ps) == 0 {
+		return ProtoHTTP | ProtoHTTPS
+	}
+	var p uint8
+	for _, s := range ps {
+		switch s {
+		case "http":
+			p |= ProtoHTTP
+		case "https":
+			p |= ProtoHTTPS
+		}
+	}
+	return p
+}
+
+func (b *Builder) compileChannel(c *config.Channel, prev *Channel) (*Channel, error) {
+	https := c.Scheme == "https"
+	ch := &Channel{ID: c.ID, Retries: c.RetryCount()}
+	weights := make([]int, len(c.Nodes))
+	var fp strings.Builder
+	for i, n := range c.Nodes {
+		addr := net.JoinHostPort(n.Host, strconv.Itoa(n.Port))
+		host := c.HostHeader
+		if host == "" {
+			host = addr
+		}
+		t := upstream.Target{HTTPS: https, Addr: addr}
+		if https {
+			t.TLS.ServerName = sniName(c, n.Host)
+			if c.TLS != nil {
+				t.TLS.CAPEM, t.TLS.InsecureSkipVerify = c.TLS.CAPEM, c.TLS.InsecureSkipVerify
+			}
+		}
+		client, err := b.Pool.Client(t)
+		if err != nil {
+			return nil, fmt.Errorf("channel %s: %v", c.ID, err)
+		}
+		ch.Nodes = append(ch.Nodes, Node{Addr: addr, Host: host, HTTPS: https, Client: client})
+		weights[i] = n.W()
+		fmt.Fprintf(&fp, "%s=%d;", addr, n.W())
+	}
+	ch.fingerprint = fp.String()
+	if prev != nil && prev.fingerprint == ch.fingerprint {
+		ch.Balancer = prev.Balancer
+	} else {
+		ch.Balancer = balancer.NewWRR(weights)
+	}
+	return ch, nil
+}
+
+// sniName is the TLS server name for a node: the configured one, else the
+// host of host_header (the backend's domain), else the node's host.
+func sniName(c *config.Channel, nodeHost string) string {
+	if c.TLS != nil && c.TLS.ServerName != "" {
+		return c.TLS.ServerName
+	}
+	if c.HostHeader != "" {
+		if h, _, err := net.SplitHostPort(c.HostHeader); err == nil {
+			return h
+		}
+		return c.HostHeader
+	}
+	return nodeHost
+}
+
+func (b *Builder) compileAPI(c *config.API, channels map[string]*Channel, channelErr map[string]error) (*API, config.PathPattern, error) {
+	// Published copies were validated when saved; validating again catches
+	// rows written by an older version with other rules.
+	cp := *c
+	if err := config.ValidateAPI(&cp); err != nil {
+		return nil, config.PathPattern{}, err
+	}
+	pat, err := config.ParsePath(cp.Frontend.Path)
+	if err != nil {
+		return nil, pat, err
+	}
+	a := &API{
+		ID: cp.ID, Name: cp.Name,
+		WebSocket: cp.Protocol == "websocket",
+		Timeout:   time.Duration(cp.Backend.TimeoutSeconds()) * time.Second,
+		Backend:   cp.Backend.Type,
+	}
+	if a.path, err = compileBackendPath(cp.Backend.Path, pat); err != nil {
+		return nil, pat, err
+	}
+	switch cp.Backend.Type {
+	case config.BackendChannel:
+		ch := channels[cp.Backend.ChannelID]
+		if ch == nil {
+			if err := channelErr[cp.Backend.ChannelID]; err != nil {
+				return nil, pat, err
+			}
+			return nil, pat, fmt.Errorf("backend.channel_id %s does not exist", cp.Backend.ChannelID)
+		}
+		a.Channel = ch
+	case config.BackendURL:
+		n, err := b.urlNode(cp.Backend.URL)
+		if err != nil {
+			return nil, pat, err
+		}
+		a.URL = n
+	case config.BackendMock:
+		m := &Mock{Status: cp.Backend.Mock.Status, Body: []byte(cp.Backend.Mock.Body)}
+		for k, v := range cp.Backend.Mock.Headers {
+			m.Headers = append(m.Headers, [2]string{k, v})
+		}
+		sort.Slice(m.Headers, func(i, j int) bool { return m.Headers[i][0] < m.Headers[j][0] })
+		a.Mock = m
+	}
+	return a, pat, nil
+}
+
+func (b *Builder) urlNode(raw string) (*Node, error) {
+	https := strings.HasPrefix(raw, "https://")
+	hostport := strings.TrimPrefix(strings.TrimPrefix(raw, "https://"), "http://")
+	hostport = strings.TrimSuffix(hostport, "/")
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host, port = hostport, "80"
+		if https {
+			port = "443"
+		}
+	}
+	host = strings.Trim(host, "[]")
+	addr := net.JoinHostPort(host, port)
+	t := upstream.Target{HTTPS: https, Addr: addr}
+	if https {
+		t.TLS.ServerName = host
+	}
+	client, err := b.Pool.Client(t)
+	if err != nil {
+		return nil, err
+	}
+	return &Node{Addr: addr, Host: hostport, HTTPS: https, Client: client}, nil
+}
+
+func compileBackendPath(p string, pat config.PathPattern) ([]pathPart, error) {
+	index := map[string]int{}
+	for i, name := range pat.Params() {
+		index[name] = i
+	}
+	var parts []pathPart
+	for len(p) > 0 {
+		i := strings.IndexByte(p, '{')
+		if i < 0 {
+			parts = append(parts, pathPart{literal: p, param: -1})
+			break
+		}
+		if i > 0 {
+			parts = append(parts, pathPart{literal: p[:i], param: -1})
+		}
+		j := strings.IndexByte(p[i:], '}')
+		if j < 0 {
+			return nil, fmt.Errorf("backend.path has an unclosed {")
+		}
+		name := p[i+1 : i+j]
+		k, ok := index[name]
+		if !ok {
+			return nil, fmt.Errorf("backend.path uses {%s}, which frontend.path does not define", name)
+		}
+		parts = append(parts, pathPart{param: k})
+		p = p[i+j+1:]
+	}
+	return parts, nil
+}

@@ -1,0 +1,234 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/store"
+)
+
+// CreateChannel stores a new channel and sets its id and timestamps.
+// Warnings are not stored: they depend on the networks of the node that
+// reads the channel.
+func (s *Store) CreateChannel(ctx context.Context, c *config.Channel) error {
+	row := *c
+	row.ID = newID("ch-")
+	row.CreatedAt = now()
+	row.UpdatedAt = row.CreatedAt
+	row.Warnings = nil
+	err := s.write(ctx, "create channel", func(tx *sql.Tx) error {
+		if err := channelNameFree(ctx, tx, row.Name, ""); err != nil {
+			return err
+		}
+		body, err := marshal(row)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx,
+			`INSERT INTO channels (id, name, created_at, body) VALUES (?, ?, ?, ?)`,
+			row.ID, nullIfEmpty(row.Name), row.CreatedAt.UnixMilli(), body)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c.ID, c.CreatedAt, c.UpdatedAt = row.ID, row.CreatedAt, row.UpdatedAt
+	return nil
+}
+
+// GetChannel returns the channel with the given id.
+func (s *Store) GetChannel(ctx context.Context, id string) (*config.Channel, error) {
+	var c *config.Channel
+	err := s.read(ctx, "get channel", func(tx *sql.Tx) error {
+		var err error
+		c, err = getChannel(ctx, tx, id)
+		return err
+	})
+	return c, err
+}
+
+// ListChannels returns a page of channels, oldest first.
+func (s *Store) ListChannels(ctx context.Context, p store.Page) ([]config.Channel, int, error) {
+	return listPage[config.Channel](ctx, s, "list channels", nil, `FROM channels`, p)
+}
+
+// UpdateChannel replaces a channel; created_at is kept.
+func (s *Store) UpdateChannel(ctx context.Context, c *config.Channel) error {
+	row := *c
+	row.UpdatedAt = now()
+	row.Warnings = nil
+	err := s.write(ctx, "update channel", func(tx *sql.Tx) error {
+		old, err := getChannel(ctx, tx, row.ID)
+		if err != nil {
+			return err
+		}
+		row.CreatedAt = old.CreatedAt
+		if err := channelNameFree(ctx, tx, row.Name, row.ID); err != nil {
+			return err
+		}
+		body, err := marshal(row)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE channels SET name = ?, body = ? WHERE id = ?`,
+			nullIfEmpty(row.Name), body, row.ID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c.CreatedAt, c.UpdatedAt = row.CreatedAt, row.UpdatedAt
+	return nil
+}
+
+// DeleteChannel deletes a channel that no draft or served API uses.
+func (s *Store) DeleteChannel(ctx context.Context, id string) error {
+	return s.write(ctx, "delete channel", func(tx *sql.Tx) error {
+		if _, err := getChannel(ctx, tx, id); err != nil {
+			return err
+		}
+		bs, err := channelBindings(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if len(bs) > 0 {
+			details := make([]any, len(bs))
+			for i, b := range bs {
+				details[i] = b
+			}
+			return &store.ConflictError{
+				Message: fmt.Sprintf("channel %s is used by %d API binding(s); change or delete those APIs (and unpublish the versions that use it) first", id, len(bs)),
+				Details: details,
+			}
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM channels WHERE id = ?`, id)
+		return err
+	})
+}
+
+// ChannelBindings lists the APIs that use a channel: one row per API in the
+// draft and per environment whose served version uses it.
+func (s *Store) ChannelBindings(ctx context.Context, id string) ([]config.ChannelBinding, error) {
+	var bs []config.ChannelBinding
+	err := s.read(ctx, "channel bindings", func(tx *sql.Tx) error {
+		if _, err := getChannel(ctx, tx, id); err != nil {
+			return err
+		}
+		var err error
+		bs, err = channelBindings(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return bs, nil
+}
+
+func channelBindings(ctx context.Context, tx *sql.Tx, id string) ([]config.ChannelBinding, error) {
+	bs := []config.ChannelBinding{}
+	scan := func(query string) error {
+		rows, err := tx.QueryContext(ctx, query, id)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var b config.ChannelBinding
+			if err := rows.Scan(&b.ServiceID, &b.ServiceName, &b.APIID, &b.APIName, &b.Environment); err != nil {
+				return err
+			}
+			bs = append(bs, b)
+		}
+		return rows.Err()
+	}
+	if err := scan(`
+		SELECT a.service_id, s.name, a.id, a.name, 'draft'
+		FROM apis a JOIN services s ON s.id = a.service_id
+		WHERE a.channel_id = ?`); err != nil {
+		return nil, err
+	}
+	// Served versions keep their APIs as JSON; json_each looks inside them
+	// without loading every release into Go.
+	if err := scan(`
+		SELECT e.service_id, s.name,
+		       json_extract(a.value, '$.id'), json_extract(a.value, '$.name'), e.environment
+		FROM environments e
+		JOIN services s ON s.id = e.service_id
+		JOIN releases r ON r.service_id = e.service_id AND r.version = e.version
+		JOIN json_each(r.apis) a
+		WHERE json_extract(a.value, '$.backend.type') = 'channel'
+		  AND json_extract(a.value, '$.backend.channel_id') = ?`); err != nil {
+		return nil, err
+	}
+	sort.Slice(bs, func(i, j int) bool {
+		a, b := bs[i], bs[j]
+		if a.ServiceName != b.ServiceName {
+			return a.ServiceName < b.ServiceName
+		}
+		if a.APIName != b.APIName {
+			return a.APIName < b.APIName
+		}
+		if a.APIID != b.APIID {
+			return a.APIID < b.APIID
+		}
+		return envOrder(a.Environment) < envOrder(b.Environment)
+	})
+	return bs, nil
+}
+
+// envOrder sorts the draft first, then the environments in display order.
+func envOrder(env string) int {
+	for i, e := range config.Environments {
+		if e == env {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func getChannel(ctx context.Context, tx *sql.Tx, id string) (*config.Channel, error) {
+	var body string
+	err := tx.QueryRowContext(ctx, `SELECT body FROM channels WHERE id = ?`, id).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &store.NotFoundError{Kind: "channel", ID: id}
+	}
+	if err != nil {
+		return nil, err
+	}
+	var c config.Channel
+	if err := json.Unmarshal([]byte(body), &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// channelNameFree fails with a ConflictError when another channel than self
+// has the name. Unnamed channels never conflict.
+func channelNameFree(ctx context.Context, tx *sql.Tx, name, self string) error {
+	if name == "" {
+		return nil
+	}
+	var id string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM channels WHERE name = ? AND id <> ?`, name, self).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return &store.ConflictError{
+		Message: fmt.Sprintf("a channel named %q already exists (%s)", name, id),
+		Field:   "name",
+		Details: []any{map[string]string{"id": id, "name": name}},
+	}
+}
+
+// nullIfEmpty stores "" as NULL, which a UNIQUE column lets repeat.
+func nullIfEmpty(s string) sql.NullString {
+	return sql.NullString{String: s, Valid: s != ""}
+}

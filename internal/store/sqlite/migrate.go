@@ -1,0 +1,186 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migration is one step of the schema's history. Steps are never edited once
+// released: a database records how many it has applied, so a changed step
+// would silently differ between old and new databases. Add a step instead.
+type migration struct {
+	name  string
+	stmts []string
+}
+
+// migrations is the schema's history, oldest first; schema_version holds how
+// many of them a database has applied.
+//
+// Every object keeps its full JSON in body, beside the columns that queries
+// filter, order or enforce uniqueness on; the PostgreSQL store mirrors this
+// with JSONB. Times in columns are Unix milliseconds so that they sort as
+// numbers; the RFC 3339 form lives in body.
+var migrations = []migration{
+	{
+		name: "initial schema",
+		stmts: []string{
+			`CREATE TABLE revision (
+				id    INTEGER PRIMARY KEY CHECK (id = 1),
+				value INTEGER NOT NULL
+			)`,
+			`INSERT INTO revision (id, value) VALUES (1, 0)`,
+			`CREATE TABLE meta (
+				key   TEXT PRIMARY KEY,
+				value TEXT NOT NULL
+			)`,
+			// name is NULL for an unnamed channel: NULLs never collide in a
+			// UNIQUE column, so the constraint is "unique when given".
+			`CREATE TABLE channels (
+				id         TEXT PRIMARY KEY,
+				name       TEXT UNIQUE,
+				created_at INTEGER NOT NULL,
+				body       TEXT NOT NULL
+			)`,
+			`CREATE INDEX channels_order ON channels (created_at, id)`,
+			// release_seq is the last version number handed out; it lives on
+			// the service rather than being derived from releases so that a
+			// number is never reused.
+			`CREATE TABLE services (
+				id          TEXT PRIMARY KEY,
+				name        TEXT NOT NULL UNIQUE,
+				created_at  INTEGER NOT NULL,
+				release_seq INTEGER NOT NULL DEFAULT 0,
+				body        TEXT NOT NULL
+			)`,
+			`CREATE INDEX services_order ON services (created_at, id)`,
+			// One row per custom domain makes "a host belongs to one service"
+			// a primary key instead of a scan of every service's body.
+			`CREATE TABLE service_domains (
+				host       TEXT PRIMARY KEY,
+				service_id TEXT NOT NULL REFERENCES services (id)
+			)`,
+			`CREATE INDEX service_domains_service ON service_domains (service_id)`,
+			// channel_id is set only for channel backends; the foreign key is
+			// a backstop behind DeleteChannel's own check.
+			`CREATE TABLE apis (
+				id         TEXT PRIMARY KEY,
+				service_id TEXT NOT NULL REFERENCES services (id),
+				name       TEXT NOT NULL,
+				channel_id TEXT REFERENCES channels (id),
+				created_at INTEGER NOT NULL,
+				body       TEXT NOT NULL,
+				UNIQUE (service_id, name)
+			)`,
+			`CREATE INDEX apis_order ON apis (service_id, created_at, id)`,
+			`CREATE INDEX apis_channel ON apis (channel_id)`,
+			// apis is the JSON array of the APIs as they were when published;
+			// a release is never updated.
+			`CREATE TABLE releases (
+				service_id  TEXT NOT NULL REFERENCES services (id),
+				version     TEXT NOT NULL,
+				seq         INTEGER NOT NULL,
+				environment TEXT NOT NULL,
+				description TEXT NOT NULL,
+				created_at  INTEGER NOT NULL,
+				apis        TEXT NOT NULL,
+				PRIMARY KEY (service_id, version),
+				UNIQUE (service_id, seq)
+			)`,
+			`CREATE TABLE environments (
+				service_id   TEXT NOT NULL REFERENCES services (id),
+				environment  TEXT NOT NULL,
+				version      TEXT NOT NULL,
+				published_at INTEGER NOT NULL,
+				PRIMARY KEY (service_id, environment),
+				FOREIGN KEY (service_id, version) REFERENCES releases (service_id, version)
+			)`,
+			`CREATE INDEX environments_env ON environments (environment)`,
+		},
+	},
+}
+
+// migrate brings the database up to the newest schema this binary knows. Each
+// step runs in its own transaction together with the version bump, so a
+// crash leaves the database at a step boundary and the next Open resumes.
+func migrate(ctx context.Context, db *sql.DB) error {
+	return migrateTo(ctx, db, migrations)
+}
+
+func migrateTo(ctx context.Context, db *sql.DB, steps []migration) error {
+	if err := ensureVersionTable(ctx, db); err != nil {
+		return err
+	}
+	for {
+		done, err := migrateStep(ctx, db, steps)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// ensureVersionTable creates schema_version on a new database. On an existing
+// one it only reads, so that reopening an up-to-date database writes nothing.
+func ensureVersionTable(ctx context.Context, db *sql.DB) error {
+	var n int
+	err := db.QueryRowContext(ctx,
+		`SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_version'`).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("sqlite: read schema: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: create schema_version: %w", err)
+	}
+	defer tx.Rollback() // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+		id      INTEGER PRIMARY KEY CHECK (id = 1),
+		version INTEGER NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("sqlite: create schema_version: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO schema_version (id, version) VALUES (1, 0)`); err != nil {
+		return fmt.Errorf("sqlite: create schema_version: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: create schema_version: %w", err)
+	}
+	return nil
+}
+
+// migrateStep applies the next pending step, if any. Reading the version
+// inside the write transaction makes two processes opening the same new
+// database at once apply each step exactly once.
+func migrateStep(ctx context.Context, db *sql.DB, steps []migration) (done bool, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	defer tx.Rollback() // a no-op after Commit
+	var v int
+	if err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version WHERE id = 1`).Scan(&v); err != nil {
+		return false, fmt.Errorf("sqlite: read schema version: %w", err)
+	}
+	switch {
+	case v > len(steps):
+		return false, fmt.Errorf("sqlite: the database has schema version %d but this build of portico knows only up to %d: it was written by a newer portico; run that version or a newer one", v, len(steps))
+	case v == len(steps):
+		return true, nil
+	}
+	step := steps[v]
+	for _, stmt := range step.stmts {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return false, fmt.Errorf("sqlite: migration %d (%s): %w", v+1, step.name, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ? WHERE id = 1`, v+1); err != nil {
+		return false, fmt.Errorf("sqlite: migration %d (%s): %w", v+1, step.name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("sqlite: migration %d (%s): %w", v+1, step.name, err)
+	}
+	return v+1 == len(steps), nil
+}

@@ -1,0 +1,321 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/store"
+)
+
+// Publish snapshots the service's draft APIs as a new version and serves it
+// in env. Versions are "v1", "v2", ... per service, never reused.
+//
+// Publishing a service without APIs is refused: it would serve nothing, and
+// is far more likely a mistake than a way to take the service down (which is
+// what Unpublish is for).
+func (s *Store) Publish(ctx context.Context, serviceID, env, description string) (*config.Release, error) {
+	if !config.IsEnvironment(env) {
+		return nil, &store.InvalidError{
+			Field:   "environment",
+			Message: fmt.Sprintf("environment must be one of %s", strings.Join(config.Environments, ", ")),
+		}
+	}
+	rel := &config.Release{ServiceID: serviceID, Environment: env, Description: description, CreatedAt: now()}
+	err := s.write(ctx, "publish", func(tx *sql.Tx) error {
+		var seq int64
+		err := tx.QueryRowContext(ctx, `SELECT release_seq FROM services WHERE id = ?`, serviceID).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			return &store.NotFoundError{Kind: "service", ID: serviceID}
+		}
+		if err != nil {
+			return err
+		}
+		apis, err := queryBodies[config.API](ctx, tx,
+			`SELECT body FROM apis WHERE service_id = ? ORDER BY created_at, id`, serviceID)
+		if err != nil {
+			return err
+		}
+		if len(apis) == 0 {
+			return &store.InvalidError{Message: "the service has no APIs to publish"}
+		}
+		if err := canServe(ctx, tx, serviceID, env, apis); err != nil {
+			return err
+		}
+		seq++
+		rel.Version = "v" + strconv.FormatInt(seq, 10)
+		rel.APIs = apis
+		body, err := marshal(apis)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE services SET release_seq = ? WHERE id = ?`, seq, serviceID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO releases (service_id, version, seq, environment, description, created_at, apis)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			serviceID, rel.Version, seq, env, description, rel.CreatedAt.UnixMilli(), body); err != nil {
+			return err
+		}
+		return serve(ctx, tx, serviceID, env, rel.Version, rel.CreatedAt)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rel, nil
+}
+
+// ListReleases returns a page of the service's releases, newest first,
+// without their APIs.
+func (s *Store) ListReleases(ctx context.Context, serviceID string, p store.Page) ([]config.Release, int, error) {
+	limit, offset := limits(p)
+	items := []config.Release{}
+	var total int
+	err := s.read(ctx, "list releases", func(tx *sql.Tx) error {
+		if err := serviceExists(ctx, tx, serviceID); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM releases WHERE service_id = ?`, serviceID).Scan(&total); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `
+			SELECT version, environment, description, created_at FROM releases
+			WHERE service_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?`, serviceID, limit, offset)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r := config.Release{ServiceID: serviceID}
+			var created int64
+			if err := rows.Scan(&r.Version, &r.Environment, &r.Description, &created); err != nil {
+				return err
+			}
+			r.CreatedAt = fromMillis(created)
+			items = append(items, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return items, total, nil
+}
+
+// Environments lists the environments that serve a version of the service,
+// in display order.
+func (s *Store) Environments(ctx context.Context, serviceID string) ([]config.EnvironmentState, error) {
+	var envs []config.EnvironmentState
+	err := s.read(ctx, "environments", func(tx *sql.Tx) error {
+		if err := serviceExists(ctx, tx, serviceID); err != nil {
+			return err
+		}
+		var err error
+		envs, err = environments(ctx, tx, serviceID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return envs, nil
+}
+
+// Rollback serves an existing version of the service in env, whichever
+// environment it was first published to: a version tested in "test" is
+// promoted to "release" the same way.
+func (s *Store) Rollback(ctx context.Context, serviceID, env, version string) (*config.EnvironmentState, error) {
+	// env comes from the URL, so an unknown one is a missing resource.
+	if !config.IsEnvironment(env) {
+		return nil, &store.NotFoundError{Kind: "environment", ID: env}
+	}
+	st := &config.EnvironmentState{Environment: env, Version: version, PublishedAt: now()}
+	err := s.write(ctx, "rollback", func(tx *sql.Tx) error {
+		if err := serviceExists(ctx, tx, serviceID); err != nil {
+			return err
+		}
+		var body string
+		err := tx.QueryRowContext(ctx, `SELECT apis FROM releases WHERE service_id = ? AND version = ?`,
+			serviceID, version).Scan(&body)
+		if errors.Is(err, sql.ErrNoRows) {
+			return &store.NotFoundError{Kind: "release", ID: version}
+		}
+		if err != nil {
+			return err
+		}
+		var apis []config.API
+		if err := json.Unmarshal([]byte(body), &apis); err != nil {
+			return err
+		}
+		if err := canServe(ctx, tx, serviceID, env, apis); err != nil {
+			return err
+		}
+		return serve(ctx, tx, serviceID, env, version, st.PublishedAt)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// Unpublish stops serving the service in env. Its releases are kept.
+func (s *Store) Unpublish(ctx context.Context, serviceID, env string) error {
+	return s.write(ctx, "unpublish", func(tx *sql.Tx) error {
+		if err := serviceExists(ctx, tx, serviceID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM environments WHERE service_id = ? AND environment = ?`,
+			serviceID, env)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return &store.NotFoundError{Kind: "environment", ID: env}
+		}
+		return nil
+	})
+}
+
+func serve(ctx context.Context, tx *sql.Tx, serviceID, env, version string, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO environments (service_id, environment, version, published_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (service_id, environment) DO UPDATE
+		SET version = excluded.version, published_at = excluded.published_at`,
+		serviceID, env, version, at.UnixMilli())
+	return err
+}
+
+func environments(ctx context.Context, tx *sql.Tx, serviceID string) ([]config.EnvironmentState, error) {
+	rows, err := tx.QueryContext(ctx,
+		`SELECT environment, version, published_at FROM environments WHERE service_id = ?`, serviceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	envs := []config.EnvironmentState{}
+	for rows.Next() {
+		var e config.EnvironmentState
+		var at int64
+		if err := rows.Scan(&e.Environment, &e.Version, &at); err != nil {
+			return nil, err
+		}
+		e.PublishedAt = fromMillis(at)
+		envs = append(envs, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	sort.Slice(envs, func(i, j int) bool { return envOrder(envs[i].Environment) < envOrder(envs[j].Environment) })
+	return envs, nil
+}
+
+// canServe checks that apis can be served by serviceID in env: every channel
+// they use still exists, and no other service served in env serves one of
+// their routes.
+//
+// Every service is reachable on the default host (custom domains add hosts,
+// they do not take the service off the default one), and a custom domain
+// belongs to one service only, so two services share a host exactly when
+// both are served in env: the check is against every other service there.
+func canServe(ctx context.Context, tx *sql.Tx, serviceID, env string, apis []config.API) error {
+	for _, a := range apis {
+		if a.Backend.Type != config.BackendChannel {
+			continue
+		}
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM channels WHERE id = ?`, a.Backend.ChannelID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return &store.InvalidError{
+				Field: "backend.channel_id",
+				Message: fmt.Sprintf("API %q (%s) uses channel %s, which no longer exists",
+					a.Name, a.ID, a.Backend.ChannelID),
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+
+	// Bucket this service's routes by path shape once, so that comparing
+	// with many served services costs a map lookup per API rather than a
+	// parse of every pair.
+	mine := map[string][]*config.API{}
+	for i := range apis {
+		if sh, ok := shape(&apis[i]); ok {
+			mine[sh] = append(mine[sh], &apis[i])
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `
+		SELECT e.service_id, r.apis FROM environments e
+		JOIN releases r ON r.service_id = e.service_id AND r.version = e.version
+		WHERE e.environment = ? AND e.service_id <> ?
+		ORDER BY e.service_id`, env, serviceID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var details []any
+	var first string
+	for rows.Next() {
+		var other, body string
+		if err := rows.Scan(&other, &body); err != nil {
+			return err
+		}
+		var served []config.API
+		if err := json.Unmarshal([]byte(body), &served); err != nil {
+			return err
+		}
+		for i := range served {
+			o := &served[i]
+			sh, ok := shape(o)
+			if !ok {
+				continue
+			}
+			for _, a := range mine[sh] {
+				if !config.RoutesCollide(a, o) {
+					continue
+				}
+				if first == "" {
+					first = fmt.Sprintf("%s %s collides with API %q of service %s (%s %s)",
+						a.Frontend.Method, a.Frontend.Path, o.Name, other, o.Frontend.Method, o.Frontend.Path)
+				}
+				details = append(details, map[string]string{
+					"service_id": other, "api_id": o.ID, "api_name": o.Name,
+					"method": o.Frontend.Method, "path": o.Frontend.Path,
+				})
+				break // list each API in the way once
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(details) > 0 {
+		return &store.ConflictError{
+			Message: fmt.Sprintf("cannot serve in %s: %s (%d route(s) in the way)", env, first, len(details)),
+			Details: details,
+		}
+	}
+	return nil
+}
+
+// shape is the bucket key of an API's route; RoutesCollide stays the judge
+// of what collides within a bucket.
+func shape(a *config.API) (string, bool) {
+	p, err := config.ParsePath(a.Frontend.Path)
+	if err != nil {
+		return "", false
+	}
+	return p.Shape(), true
+}

@@ -1,0 +1,115 @@
+// Package store persists Portico's configuration behind one interface. The
+// embedded implementation (SQLite) lives in store/sqlite; a shared one
+// (PostgreSQL) implements the same interface.
+//
+// Every write runs in one transaction that also bumps a single revision
+// counter row. Because the bump takes the counter row's write lock, commits
+// are serialized on it, so a watcher that reads "revision > last seen" never
+// misses a change (a sequence or auto-increment does not give that guarantee
+// under concurrent writers).
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/portico-gw/portico/internal/config"
+)
+
+// Page selects a slice of a list.
+type Page struct {
+	Limit  int
+	Offset int
+}
+
+// Store is the configuration store. Methods that take a pointer fill in the
+// server-set fields (ids, timestamps) on success. Errors are *NotFoundError,
+// *ConflictError, *InvalidError or an internal error.
+type Store interface {
+	// Revision is the counter bumped by every committed write.
+	Revision(ctx context.Context) (int64, error)
+	// Changed receives a value after each committed write made through this
+	// Store value (a hint that is never blocked on; poll Revision for writes
+	// made by other processes).
+	Changed() <-chan struct{}
+	// Load reads everything the data plane serves, at one revision.
+	Load(ctx context.Context) (*config.State, error)
+
+	CreateChannel(ctx context.Context, c *config.Channel) error
+	GetChannel(ctx context.Context, id string) (*config.Channel, error)
+	ListChannels(ctx context.Context, p Page) ([]config.Channel, int, error)
+	UpdateChannel(ctx context.Context, c *config.Channel) error
+	// DeleteChannel fails with a ConflictError listing the bindings while any
+	// draft or served API uses the channel.
+	DeleteChannel(ctx context.Context, id string) error
+	ChannelBindings(ctx context.Context, id string) ([]config.ChannelBinding, error)
+
+	CreateService(ctx context.Context, s *config.Service) error
+	GetService(ctx context.Context, id string) (*config.Service, error)
+	ListServices(ctx context.Context, p Page) ([]config.Service, int, error)
+	UpdateService(ctx context.Context, s *config.Service) error
+	// DeleteService fails with a ConflictError while the service is
+	// published in any environment. Its draft APIs and history go with it.
+	DeleteService(ctx context.Context, id string) error
+
+	// CreateAPI fails with an InvalidError when backend.channel_id does not
+	// exist, and with a ConflictError for a duplicate name or an API of the
+	// same service with the same method and path.
+	CreateAPI(ctx context.Context, a *config.API) error
+	GetAPI(ctx context.Context, serviceID, id string) (*config.API, error)
+	ListAPIs(ctx context.Context, serviceID string, p Page) ([]config.API, int, error)
+	UpdateAPI(ctx context.Context, a *config.API) error
+	DeleteAPI(ctx context.Context, serviceID, id string) error
+
+	// Publish copies the service's draft APIs into a new version served in
+	// env. It fails with a ConflictError when an API would serve the same
+	// method and path as another service on the same host in env.
+	Publish(ctx context.Context, serviceID, env, description string) (*config.Release, error)
+	// ListReleases is the history of the service, newest first.
+	ListReleases(ctx context.Context, serviceID string, p Page) ([]config.Release, int, error)
+	Environments(ctx context.Context, serviceID string) ([]config.EnvironmentState, error)
+	// Rollback serves an existing version of the service in env again.
+	Rollback(ctx context.Context, serviceID, env, version string) (*config.EnvironmentState, error)
+	// Unpublish stops serving the service in env.
+	Unpublish(ctx context.Context, serviceID, env string) error
+
+	// AdminToken returns the stored admin token ("" when none).
+	AdminToken(ctx context.Context) (string, error)
+	SetAdminToken(ctx context.Context, token string) error
+
+	Close() error
+}
+
+// NotFoundError says that an object named in the URL does not exist.
+type NotFoundError struct {
+	Kind string // "channel", "service", "api", "release", "environment"
+	ID   string
+}
+
+func (e *NotFoundError) Error() string { return fmt.Sprintf("%s %q not found", e.Kind, e.ID) }
+
+// ConflictError says that a write would break something; Details lists the
+// objects in the way.
+type ConflictError struct {
+	Message string
+	Field   string
+	Details []any
+}
+
+func (e *ConflictError) Error() string { return e.Message }
+
+// InvalidError says that the body refers to something that does not exist or
+// cannot be used (a 400, with the field path).
+type InvalidError struct {
+	Field   string
+	Message string
+}
+
+func (e *InvalidError) Error() string { return e.Message }
+
+// IsNotFound reports whether err is a NotFoundError.
+func IsNotFound(err error) bool {
+	var nf *NotFoundError
+	return errors.As(err, &nf)
+}
