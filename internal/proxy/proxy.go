@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -64,28 +65,45 @@ type exchange struct {
 	errMsg       string
 }
 
-// Handler serves one request.
-func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
-	x := exchange{start: time.Now()}
-	var idBuf [64]byte
-	x.reqID = p.requestID(ctx, idBuf[:0])
-	var hostBuf [256]byte
-	x.host = normalizeHost(ctx.Host(), hostBuf[:0])
-	p.serve(ctx, &x)
-	ctx.Response.Header.SetBytesKV(hdrRequestID, x.reqID)
-	if p.acc != nil {
-		p.acc.Log(ctx, &x)
-	}
+// reqState is the scratch space of one request, pooled so that serving a
+// request allocates nothing of the gateway's own.
+type reqState struct {
+	x       exchange
+	m       router.Match
+	idBuf   [64]byte
+	hostBuf [256]byte
+	pathBuf [512]byte
+	ipBuf   [64]byte
+	xffBuf  [512]byte
 }
 
-func (p *Proxy) serve(ctx *fasthttp.RequestCtx, x *exchange) {
+var statePool = sync.Pool{New: func() any { return new(reqState) }}
+
+// Handler serves one request.
+func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
+	st := statePool.Get().(*reqState)
+	x := &st.x
+	*x = exchange{start: time.Now()}
+	x.reqID = p.requestID(ctx, st.idBuf[:0])
+	x.host = normalizeHost(ctx.Host(), st.hostBuf[:0])
+	p.serve(ctx, st)
+	ctx.Response.Header.SetBytesKV(hdrRequestID, x.reqID)
+	if p.acc != nil {
+		p.acc.Log(ctx, x)
+	}
+	*x = exchange{}
+	statePool.Put(st)
+}
+
+func (p *Proxy) serve(ctx *fasthttp.RequestCtx, st *reqState) {
+	x := &st.x
 	s := p.src.Current()
 	if s == nil {
 		p.fail(ctx, x, fasthttp.StatusServiceUnavailable, "the gateway is starting")
 		return
 	}
-	var m router.Match
-	api, path, res := s.Lookup(b2s(x.host), b2s(ctx.Method()), b2s(ctx.Path()), &m)
+	m := &st.m
+	api, path, res := s.Lookup(b2s(x.host), b2s(ctx.Method()), b2s(ctx.Path()), m)
 	switch res {
 	case router.NotFound:
 		p.fail(ctx, x, fasthttp.StatusNotFound, "no API matches this host, environment and path")
@@ -111,12 +129,11 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, x *exchange) {
 		return
 	}
 
-	var pathBuf [512]byte
-	backendPath := api.AppendBackendPath(pathBuf[:0], path, &m)
+	backendPath := api.AppendBackendPath(st.pathBuf[:0], path, m)
 	req := &ctx.Request
 	clientClose := req.Header.ConnectionClose()
 	upgrade := isUpgrade(&req.Header)
-	prepareRequest(ctx, x.reqID, upgrade)
+	prepareRequest(ctx, st, upgrade)
 	req.URI().SetPathBytes(backendPath)
 
 	if upgrade {
@@ -225,7 +242,7 @@ var (
 
 // prepareRequest rewrites the client's headers for the node: hop-by-hop
 // headers out (kept for an upgrade, which needs them), forwarding headers in.
-func prepareRequest(ctx *fasthttp.RequestCtx, reqID []byte, upgrade bool) {
+func prepareRequest(ctx *fasthttp.RequestCtx, st *reqState, upgrade bool) {
 	h := &ctx.Request.Header
 	if !upgrade {
 		removeConnectionTokens(h.Peek("Connection"), h.Del)
@@ -235,11 +252,9 @@ func prepareRequest(ctx *fasthttp.RequestCtx, reqID []byte, upgrade bool) {
 	}
 	h.ResetConnectionClose()
 
-	var ipBuf [64]byte
-	ip := appendClientIP(ipBuf[:0], ctx.RemoteAddr())
+	ip := appendClientIP(st.ipBuf[:0], ctx.RemoteAddr())
 	if prior := h.PeekBytes(hdrXFF); len(prior) > 0 {
-		var xff [512]byte
-		v := append(append(append(xff[:0], prior...), ", "...), ip...)
+		v := append(append(append(st.xffBuf[:0], prior...), ", "...), ip...)
 		h.SetBytesKV(hdrXFF, v)
 	} else {
 		h.SetBytesKV(hdrXFF, ip)
@@ -250,7 +265,7 @@ func prepareRequest(ctx *fasthttp.RequestCtx, reqID []byte, upgrade bool) {
 		h.SetBytesKV(hdrXFProto, schemeHTTP)
 	}
 	h.SetBytesKV(hdrXFHost, h.Host())
-	h.SetBytesKV(hdrRequestID, reqID)
+	h.SetBytesKV(hdrRequestID, st.x.reqID)
 }
 
 // cleanResponse removes the node's hop-by-hop headers.

@@ -1,0 +1,303 @@
+package proxy
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/snapshot"
+	"github.com/portico-gw/portico/internal/upstream"
+)
+
+type staticSource struct{ s *snapshot.Snapshot }
+
+func (s staticSource) Current() *snapshot.Snapshot { return s.s }
+
+func intp(i int) *int { return &i }
+
+// hostPort splits a test server's address into a channel node.
+func node(t testing.TB, addr string, weight int) config.Node {
+	t.Helper()
+	addr = strings.TrimPrefix(strings.TrimPrefix(addr, "http://"), "https://")
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(p)
+	return config.Node{Host: h, Port: port, Weight: intp(weight)}
+}
+
+func channel(t testing.TB, id string, nodes ...config.Node) config.Channel {
+	t.Helper()
+	c := config.Channel{ID: id, Network: "default", Scheme: "http", Nodes: nodes}
+	if err := config.ValidateChannel(&c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func api(t testing.TB, id, method, path string, b config.Backend) config.API {
+	t.Helper()
+	a := config.API{ID: id, Name: id, Frontend: config.Frontend{Method: method, Path: path}, Backend: b}
+	if err := config.ValidateAPI(&a); err != nil {
+		t.Fatalf("api %s: %v", id, err)
+	}
+	return a
+}
+
+// newProxy builds a proxy serving apis (published in release) over chans.
+func newProxy(t testing.TB, chans []config.Channel, apis ...config.API) *Proxy {
+	t.Helper()
+	st := &config.State{Revision: 1, Channels: chans, Published: []config.Published{{
+		Service:     config.Service{ID: "svc-1", Name: "s", Protocols: []string{"http", "https"}},
+		Environment: "release", Version: "v1", APIs: apis,
+	}}}
+	b := snapshot.Builder{Pool: upstream.NewPool()}
+	s := b.Build(st)
+	if len(s.Problems) > 0 {
+		t.Fatalf("snapshot problems: %+v", s.Problems)
+	}
+	return New(staticSource{s}, slog.New(slog.DiscardHandler), nil)
+}
+
+type result struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func do(p *Proxy, method, uri string, hdr map[string]string) result {
+	var req fasthttp.Request
+	req.Header.SetMethod(method)
+	req.SetRequestURI(uri)
+	req.Header.SetHost("gw.example")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 5555}, nil)
+	p.Handler(&ctx)
+	r := result{status: ctx.Response.StatusCode(), header: http.Header{}, body: string(ctx.Response.Body())}
+	ctx.Response.Header.VisitAll(func(k, v []byte) { r.header.Add(string(k), string(v)) })
+	return r
+}
+
+func TestGatewayErrorsAreJSONWithRequestID(t *testing.T) {
+	p := newProxy(t, nil, api(t, "a1", "GET", "/only-get", config.Backend{Type: "mock", Mock: &config.Mock{Body: "x"}}))
+	cases := []struct {
+		name, method, path string
+		status             int
+		allow              string
+	}{
+		{"no API", "GET", "/missing", 404, ""},
+		{"wrong method", "POST", "/only-get", 405, "GET, HEAD"},
+		{"unknown environment prefix is a path", "GET", "/staging/only-get", 404, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := do(p, c.method, c.path, nil)
+			if r.status != c.status {
+				t.Fatalf("status %d, want %d (%s)", r.status, c.status, r.body)
+			}
+			var body struct {
+				Message   string `json:"message"`
+				RequestID string `json:"request_id"`
+			}
+			if err := json.Unmarshal([]byte(r.body), &body); err != nil || body.Message == "" {
+				t.Fatalf("body %q is not the JSON error shape: %v", r.body, err)
+			}
+			if body.RequestID == "" || body.RequestID != r.header.Get("X-Request-Id") {
+				t.Fatalf("request_id %q, header %q", body.RequestID, r.header.Get("X-Request-Id"))
+			}
+			if got := r.header.Get("Allow"); got != c.allow {
+				t.Fatalf("Allow %q, want %q", got, c.allow)
+			}
+		})
+	}
+}
+
+func TestRequestIDKeptOrGenerated(t *testing.T) {
+	p := newProxy(t, nil, api(t, "a1", "GET", "/m", config.Backend{Type: "mock", Mock: &config.Mock{}}))
+	if got := do(p, "GET", "/m", map[string]string{"X-Request-Id": "abc-123"}).header.Get("X-Request-Id"); got != "abc-123" {
+		t.Fatalf("sent id not kept: %q", got)
+	}
+	bad := do(p, "GET", "/m", map[string]string{"X-Request-Id": `a"b`}).header.Get("X-Request-Id")
+	if bad == "" || strings.Contains(bad, `"`) {
+		t.Fatalf("unsafe id must be replaced, got %q", bad)
+	}
+	a, b := do(p, "GET", "/m", nil).header.Get("X-Request-Id"), do(p, "GET", "/m", nil).header.Get("X-Request-Id")
+	if a == "" || a == b {
+		t.Fatalf("generated ids %q and %q must be set and differ", a, b)
+	}
+}
+
+func TestMockAnswer(t *testing.T) {
+	p := newProxy(t, nil, api(t, "a1", "GET", "/m", config.Backend{Type: "mock", Mock: &config.Mock{
+		Status: 418, Headers: map[string]string{"X-Mock": "yes"}, Body: "teapot"}}))
+	r := do(p, "GET", "/release/m", nil)
+	if r.status != 418 || r.body != "teapot" || r.header.Get("X-Mock") != "yes" {
+		t.Fatalf("got %d %q %v", r.status, r.body, r.header)
+	}
+}
+
+func TestForwardRewritesPathAndHeaders(t *testing.T) {
+	var seen atomic.Pointer[http.Request]
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Store(r)
+		w.Header().Set("Connection", "X-Secret, keep-alive")
+		w.Header().Set("X-Secret", "hop")
+		w.Header().Set("Keep-Alive", "timeout=5")
+		io.WriteString(w, "ok")
+	}))
+	defer be.Close()
+	ch := channel(t, "ch-1", node(t, be.URL, 1))
+	p := newProxy(t, []config.Channel{ch},
+		api(t, "a1", "GET", "/users/{id}/orders/{oid}", config.Backend{Type: "channel", ChannelID: "ch-1", Path: "/v2/u/{id}/o/{oid}"}),
+		api(t, "a2", "ANY", "/files", config.Backend{Type: "channel", ChannelID: "ch-1", Path: "/store/"}),
+	)
+	cases := []struct{ uri, wantURI string }{
+		{"/users/7/orders/9?x=1&y=2", "/v2/u/7/o/9?x=1&y=2"},
+		{"/files/a/b.txt", "/store/a/b.txt"},
+		{"/files", "/store/"},
+		{"/release/files/c", "/store/c"},
+	}
+	for _, c := range cases {
+		r := do(p, "GET", c.uri, map[string]string{
+			"X-Forwarded-For": "192.0.2.1", "Connection": "X-Drop", "X-Drop": "1", "Proxy-Authorization": "secret",
+		})
+		if r.status != 200 || r.body != "ok" {
+			t.Fatalf("%s: %d %q", c.uri, r.status, r.body)
+		}
+		got := seen.Load()
+		if got.RequestURI != c.wantURI {
+			t.Errorf("%s: backend saw %q, want %q", c.uri, got.RequestURI, c.wantURI)
+		}
+		if xff := got.Header.Get("X-Forwarded-For"); xff != "192.0.2.1, 10.1.2.3" {
+			t.Errorf("X-Forwarded-For %q", xff)
+		}
+		if got.Header.Get("X-Forwarded-Proto") != "http" || got.Header.Get("X-Forwarded-Host") != "gw.example" {
+			t.Errorf("forwarded proto/host: %v", got.Header)
+		}
+		if got.Header.Get("X-Request-Id") == "" {
+			t.Error("backend did not get X-Request-Id")
+		}
+		if got.Header.Get("X-Drop") != "" || got.Header.Get("Proxy-Authorization") != "" {
+			t.Errorf("hop-by-hop request headers reached the backend: %v", got.Header)
+		}
+		if r.header.Get("X-Secret") != "" || r.header.Get("Keep-Alive") != "" {
+			t.Errorf("hop-by-hop response headers reached the client: %v", r.header)
+		}
+		if got.Host != be.Listener.Addr().String() {
+			t.Errorf("Host %q, want the node's host:port", got.Host)
+		}
+	}
+}
+
+func TestRetryAndFailureStatuses(t *testing.T) {
+	var hits atomic.Int32
+	live := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "live")
+	}))
+	defer live.Close()
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(3 * time.Second):
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+
+	chans := []config.Channel{
+		channel(t, "ch-mixed", node(t, deadAddr, 1), node(t, live.URL, 1)),
+		channel(t, "ch-dead", node(t, deadAddr, 1)),
+		channel(t, "ch-drained", node(t, live.URL, 0)),
+		channel(t, "ch-slow", node(t, slow.URL, 1)),
+	}
+	one := 1
+	p := newProxy(t, chans,
+		api(t, "mixed", "ANY", "/mixed", config.Backend{Type: "channel", ChannelID: "ch-mixed"}),
+		api(t, "dead", "ANY", "/dead", config.Backend{Type: "channel", ChannelID: "ch-dead"}),
+		api(t, "drained", "ANY", "/drained", config.Backend{Type: "channel", ChannelID: "ch-drained"}),
+		api(t, "slow", "ANY", "/slow", config.Backend{Type: "channel", ChannelID: "ch-slow", Timeout: &one}),
+	)
+	for i := range 20 {
+		if r := do(p, "POST", "/mixed", nil); r.status != 200 {
+			t.Fatalf("call %d through a channel with a dead node: %d %s", i, r.status, r.body)
+		}
+	}
+	if hits.Load() != 20 {
+		t.Fatalf("live node got %d calls, want 20", hits.Load())
+	}
+	if r := do(p, "GET", "/dead", nil); r.status != 502 {
+		t.Fatalf("all nodes dead: %d, want 502", r.status)
+	}
+	if r := do(p, "GET", "/drained", nil); r.status != 502 {
+		t.Fatalf("all weights 0: %d, want 502", r.status)
+	}
+	start := time.Now()
+	if r := do(p, "GET", "/slow", nil); r.status != 504 {
+		t.Fatalf("slow node: %d, want 504", r.status)
+	}
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Fatalf("504 took %v with a 1 s timeout", d)
+	}
+}
+
+func TestNormalizeHost(t *testing.T) {
+	for in, want := range map[string]string{
+		"API.Example.com:8080": "api.example.com",
+		"api.example.com":      "api.example.com",
+		"[::1]:80":             "[::1]",
+		"":                     "",
+	} {
+		if got := string(normalizeHost([]byte(in), nil)); got != want {
+			t.Errorf("normalizeHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// BenchmarkProxyChannel measures one proxied request through the handler to
+// a loopback backend: the allocations reported are the gateway's per request.
+func BenchmarkProxyChannel(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	be := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.WriteString("hello, world\n") }}
+	go be.Serve(ln)
+	defer be.Shutdown()
+	ch := channel(b, "ch-1", node(b, ln.Addr().String(), 1))
+	p := newProxy(b, []config.Channel{ch},
+		api(b, "a1", "GET", "/hello", config.Backend{Type: "channel", ChannelID: "ch-1", Path: "/hello"}))
+	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+	var req fasthttp.Request
+	req.Header.SetMethod("GET")
+	req.SetRequestURI("/hello")
+	req.Header.SetHost("gw.example")
+	var ctx fasthttp.RequestCtx
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		ctx.Init(&req, remote, nil)
+		p.Handler(&ctx)
+		if ctx.Response.StatusCode() != 200 {
+			b.Fatalf("status %d", ctx.Response.StatusCode())
+		}
+		_ = ctx.Response.CloseBodyStream()
+	}
+}
