@@ -16,9 +16,11 @@ import (
 func (s *Store) CreateAPI(ctx context.Context, a *config.API) error {
 	row := *a
 	row.ID = newID("api-")
-	row.CreatedAt = now()
-	row.UpdatedAt = row.CreatedAt
 	err := s.write(ctx, "create api", func(tx *sql.Tx) error {
+		// Stamped inside the transaction, so that creation times follow
+		// commit order.
+		row.CreatedAt = now()
+		row.UpdatedAt = row.CreatedAt
 		if err := serviceExists(ctx, tx, row.ServiceID); err != nil {
 			return err
 		}
@@ -55,8 +57,8 @@ func (s *Store) ListAPIs(ctx context.Context, serviceID string, p store.Page) ([
 // another service: a.ServiceID must be the one it was created in.
 func (s *Store) UpdateAPI(ctx context.Context, a *config.API) error {
 	row := *a
-	row.UpdatedAt = now()
 	err := s.write(ctx, "update api", func(tx *sql.Tx) error {
+		row.UpdatedAt = now()
 		if err := serviceExists(ctx, tx, row.ServiceID); err != nil {
 			return err
 		}
@@ -99,7 +101,7 @@ func putAPI(ctx context.Context, tx *sql.Tx, a *config.API, insert bool) error {
 		channelID = sql.NullString{String: a.Backend.ChannelID, Valid: true}
 	}
 	others, err := queryBodies[config.API](ctx, tx,
-		`SELECT body FROM apis WHERE service_id = ? AND id <> ? ORDER BY created_at, id`, a.ServiceID, a.ID)
+		`SELECT body FROM apis WHERE service_id = ? AND id <> ? ORDER BY created_at, seq`, a.ServiceID, a.ID)
 	if err != nil {
 		return err
 	}

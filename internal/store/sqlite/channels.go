@@ -18,10 +18,12 @@ import (
 func (s *Store) CreateChannel(ctx context.Context, c *config.Channel) error {
 	row := *c
 	row.ID = newID("ch-")
-	row.CreatedAt = now()
-	row.UpdatedAt = row.CreatedAt
 	row.Warnings = nil
 	err := s.write(ctx, "create channel", func(tx *sql.Tx) error {
+		// Stamped inside the transaction, so that creation times follow
+		// commit order.
+		row.CreatedAt = now()
+		row.UpdatedAt = row.CreatedAt
 		if err := channelNameFree(ctx, tx, row.Name, ""); err != nil {
 			return err
 		}
@@ -60,9 +62,9 @@ func (s *Store) ListChannels(ctx context.Context, p store.Page) ([]config.Channe
 // UpdateChannel replaces a channel; created_at is kept.
 func (s *Store) UpdateChannel(ctx context.Context, c *config.Channel) error {
 	row := *c
-	row.UpdatedAt = now()
 	row.Warnings = nil
 	err := s.write(ctx, "update channel", func(tx *sql.Tx) error {
+		row.UpdatedAt = now()
 		old, err := getChannel(ctx, tx, row.ID)
 		if err != nil {
 			return err

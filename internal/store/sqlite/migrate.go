@@ -36,24 +36,32 @@ var migrations = []migration{
 			)`,
 			// name is NULL for an unnamed channel: NULLs never collide in a
 			// UNIQUE column, so the constraint is "unique when given".
+			//
+			// seq orders lists: ids are random, so objects created in the
+			// same millisecond would otherwise list in random order rather
+			// than the order they were created in. AUTOINCREMENT, because a
+			// plain rowid may be reused after a delete and renumbered by
+			// VACUUM.
 			`CREATE TABLE channels (
-				id         TEXT PRIMARY KEY,
+				seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+				id         TEXT NOT NULL UNIQUE,
 				name       TEXT UNIQUE,
 				created_at INTEGER NOT NULL,
 				body       TEXT NOT NULL
 			)`,
-			`CREATE INDEX channels_order ON channels (created_at, id)`,
+			`CREATE INDEX channels_order ON channels (created_at, seq)`,
 			// release_seq is the last version number handed out; it lives on
 			// the service rather than being derived from releases so that a
 			// number is never reused.
 			`CREATE TABLE services (
-				id          TEXT PRIMARY KEY,
+				seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+				id          TEXT NOT NULL UNIQUE,
 				name        TEXT NOT NULL UNIQUE,
 				created_at  INTEGER NOT NULL,
 				release_seq INTEGER NOT NULL DEFAULT 0,
 				body        TEXT NOT NULL
 			)`,
-			`CREATE INDEX services_order ON services (created_at, id)`,
+			`CREATE INDEX services_order ON services (created_at, seq)`,
 			// One row per custom domain makes "a host belongs to one service"
 			// a primary key instead of a scan of every service's body.
 			`CREATE TABLE service_domains (
@@ -64,7 +72,8 @@ var migrations = []migration{
 			// channel_id is set only for channel backends; the foreign key is
 			// a backstop behind DeleteChannel's own check.
 			`CREATE TABLE apis (
-				id         TEXT PRIMARY KEY,
+				seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+				id         TEXT NOT NULL UNIQUE,
 				service_id TEXT NOT NULL REFERENCES services (id),
 				name       TEXT NOT NULL,
 				channel_id TEXT REFERENCES channels (id),
@@ -72,7 +81,7 @@ var migrations = []migration{
 				body       TEXT NOT NULL,
 				UNIQUE (service_id, name)
 			)`,
-			`CREATE INDEX apis_order ON apis (service_id, created_at, id)`,
+			`CREATE INDEX apis_order ON apis (service_id, created_at, seq)`,
 			`CREATE INDEX apis_channel ON apis (channel_id)`,
 			// apis is the JSON array of the APIs as they were when published;
 			// a release is never updated.

@@ -28,8 +28,9 @@ func (s *Store) Publish(ctx context.Context, serviceID, env, description string)
 			Message: fmt.Sprintf("environment must be one of %s", strings.Join(config.Environments, ", ")),
 		}
 	}
-	rel := &config.Release{ServiceID: serviceID, Environment: env, Description: description, CreatedAt: now()}
+	rel := &config.Release{ServiceID: serviceID, Environment: env, Description: description}
 	err := s.write(ctx, "publish", func(tx *sql.Tx) error {
+		rel.CreatedAt = now()
 		var seq int64
 		err := tx.QueryRowContext(ctx, `SELECT release_seq FROM services WHERE id = ?`, serviceID).Scan(&seq)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -39,7 +40,7 @@ func (s *Store) Publish(ctx context.Context, serviceID, env, description string)
 			return err
 		}
 		apis, err := queryBodies[config.API](ctx, tx,
-			`SELECT body FROM apis WHERE service_id = ? ORDER BY created_at, id`, serviceID)
+			`SELECT body FROM apis WHERE service_id = ? ORDER BY created_at, seq`, serviceID)
 		if err != nil {
 			return err
 		}
@@ -136,8 +137,9 @@ func (s *Store) Rollback(ctx context.Context, serviceID, env, version string) (*
 	if !config.IsEnvironment(env) {
 		return nil, &store.NotFoundError{Kind: "environment", ID: env}
 	}
-	st := &config.EnvironmentState{Environment: env, Version: version, PublishedAt: now()}
+	st := &config.EnvironmentState{Environment: env, Version: version}
 	err := s.write(ctx, "rollback", func(tx *sql.Tx) error {
+		st.PublishedAt = now()
 		if err := serviceExists(ctx, tx, serviceID); err != nil {
 			return err
 		}

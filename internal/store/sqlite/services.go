@@ -16,9 +16,11 @@ import (
 func (s *Store) CreateService(ctx context.Context, svc *config.Service) error {
 	row := *svc
 	row.ID = newID("svc-")
-	row.CreatedAt = now()
-	row.UpdatedAt = row.CreatedAt
 	err := s.write(ctx, "create service", func(tx *sql.Tx) error {
+		// Stamped inside the transaction, so that creation times follow
+		// commit order.
+		row.CreatedAt = now()
+		row.UpdatedAt = row.CreatedAt
 		if err := serviceNameFree(ctx, tx, row.Name, ""); err != nil {
 			return err
 		}
@@ -65,8 +67,8 @@ func (s *Store) ListServices(ctx context.Context, p store.Page) ([]config.Servic
 // domains are live settings, not part of a release).
 func (s *Store) UpdateService(ctx context.Context, svc *config.Service) error {
 	row := *svc
-	row.UpdatedAt = now()
 	err := s.write(ctx, "update service", func(tx *sql.Tx) error {
+		row.UpdatedAt = now()
 		old, err := getService(ctx, tx, row.ID)
 		if err != nil {
 			return err

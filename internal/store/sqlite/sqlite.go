@@ -194,7 +194,7 @@ func (s *Store) Load(ctx context.Context) (*config.State, error) {
 			return err
 		}
 		chans, err := queryBodies[config.Channel](ctx, tx,
-			`SELECT body FROM channels ORDER BY created_at, id`)
+			`SELECT body FROM channels ORDER BY created_at, seq`)
 		if err != nil {
 			return err
 		}
@@ -204,7 +204,7 @@ func (s *Store) Load(ctx context.Context) (*config.State, error) {
 			FROM environments e
 			JOIN services s ON s.id = e.service_id
 			JOIN releases r ON r.service_id = e.service_id AND r.version = e.version
-			ORDER BY s.created_at, s.id, e.environment`)
+			ORDER BY s.created_at, s.seq, e.environment`)
 		if err != nil {
 			return err
 		}
@@ -325,7 +325,7 @@ func listPage[T any](ctx context.Context, s *Store, op string, check func(*sql.T
 		}
 		var err error
 		items, err = queryBodies[T](ctx, tx,
-			`SELECT body `+from+` ORDER BY created_at, id LIMIT ? OFFSET ?`,
+			`SELECT body `+from+` ORDER BY created_at, seq LIMIT ? OFFSET ?`,
 			append(args, limit, offset)...)
 		return err
 	})

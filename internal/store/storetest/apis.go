@@ -128,24 +128,29 @@ func testAPIRoutes(t *testing.T, s store.Store) {
 	svc := mkService(t, s, "svc")
 	get := mkAPI(t, s, svc.ID, "get", "GET", "/items", "")
 	param := mkAPI(t, s, svc.ID, "item", "GET", "/items/{id}", "")
-	mkAPI(t, s, svc.ID, "post", "POST", "/items", "")         // other method
-	mkAPI(t, s, svc.ID, "exact", "GET", "=/items", "")        // other kind
-	mkAPI(t, s, svc.ID, "prefix", "GET", "^~/items", "")      // other kind
-	mkAPI(t, s, svc.ID, "deeper", "GET", "/items/{id}/x", "") // other shape
+	post := mkAPI(t, s, svc.ID, "post", "POST", "/items", "") // another method
+	mkAPI(t, s, svc.ID, "exact", "GET", "=/items", "")        // another kind
+	mkAPI(t, s, svc.ID, "prefix", "GET", "^~/items", "")      // another kind
+	mkAPI(t, s, svc.ID, "deeper", "GET", "/items/{id}/x", "") // another shape
 
 	cases := []struct {
 		name, method, path string
-		in                 *config.API
+		in                 []*config.API // any of them may be named
 	}{
-		{"same", "GET", "/items", get},
-		{"any", "ANY", "/items", get},
-		{"param-renamed", "GET", "/items/{key}", param},
-		{"param-any", "ANY", "/items/{x}", param},
+		{"same", "GET", "/items", []*config.API{get}},
+		{"any", "ANY", "/items", []*config.API{get, post}},
+		{"param-renamed", "GET", "/items/{key}", []*config.API{param}},
+		{"param-any", "ANY", "/items/{x}", []*config.API{param}},
 	}
 	for _, c := range cases {
 		details := wantConflict(t, s.CreateAPI(ctx, newAPI(t, svc.ID, c.name, c.method, c.path, "")), "frontend.path")
-		if !hasDetail(details, "id", c.in.ID, "name", c.in.Name) {
-			t.Fatalf("%s %s: conflict details %v do not name %s", c.method, c.path, details, c.in.ID)
+		named := false
+		for _, in := range c.in {
+			named = named || hasDetail(details, "id", in.ID, "name", in.Name,
+				"method", in.Frontend.Method, "path", in.Frontend.Path)
+		}
+		if !named {
+			t.Fatalf("%s %s: conflict details %v do not name the API in the way", c.method, c.path, details)
 		}
 	}
 

@@ -295,13 +295,12 @@ func published(st *config.State, serviceID, env string) *config.Published {
 	return nil
 }
 
-func apiIDs(apis []config.API) []string {
-	ids := make([]string, len(apis))
-	for i, a := range apis {
-		ids[i] = a.ID
-	}
-	sort.Strings(ids)
-	return ids
+// byID returns a copy of apis sorted by id. Objects created in the same
+// millisecond are ordered by their random ids, so tests compare sets.
+func byID(apis []config.API) []config.API {
+	out := append([]config.API(nil), apis...)
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }
 
 func sameIDs(t *testing.T, what string, got, want []string) {

@@ -1,0 +1,341 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/store"
+	"github.com/portico-gw/portico/internal/store/storetest"
+)
+
+func openT(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return openT(t, t.TempDir()) })
+}
+
+func intp(n int) *int { return &n }
+
+func channel(name string) *config.Channel {
+	return &config.Channel{
+		Name: name, Network: "default", Scheme: "http", Algorithm: config.DefaultAlgo,
+		Nodes: []config.Node{{Host: "10.0.0.1", Port: 80, Weight: intp(1)}},
+	}
+}
+
+func schemaVersion(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v int
+	if err := db.QueryRow(`SELECT version FROM schema_version`).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestOpenCreatesPrivateFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "data")
+	openT(t, dir)
+	for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, FileName): 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %v, want %v", path, got, want)
+		}
+	}
+}
+
+func TestOpenOddDirectoryName(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data?mode=ro#x %41")
+	s := openT(t, dir)
+	if err := s.CreateChannel(context.Background(), channel("")); err != nil {
+		t.Fatalf("CreateChannel: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileName)); err != nil {
+		t.Fatalf("database not where it belongs: %v", err)
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := channel("kept")
+	if err := s.CreateChannel(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	svc := &config.Service{Name: "svc", Protocols: []string{"http"}, Domains: []config.Domain{{Host: "svc.example.com"}}}
+	if err := s.CreateService(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	api := &config.API{ServiceID: svc.ID, Name: "a", Protocol: "http",
+		Frontend: config.Frontend{Method: "GET", Path: "/a"},
+		Backend:  config.Backend{Type: config.BackendChannel, ChannelID: ch.ID, Path: "/", Timeout: intp(15)}}
+	if err := s.CreateAPI(ctx, api); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := s.Publish(ctx, svc.ID, "release", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetAdminToken(ctx, "tok"); err != nil {
+		t.Fatal(err)
+	}
+	rev, err := s.Revision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for i := 0; i < 3; i++ {
+		s, err := Open(ctx, dir)
+		if err != nil {
+			t.Fatalf("reopen %d: %v", i, err)
+		}
+		after, err := s.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.Revision != rev || len(after.Channels) != 1 || after.Channels[0].ID != ch.ID ||
+			after.Published[0].Environment != "release" || after.Published[0].Version != rel.Version ||
+			after.Published[0].APIs[0].ID != api.ID {
+			t.Fatalf("reopen %d: state %+v, want revision %d serving %s in release", i, after, rev, rel.Version)
+		}
+		if tok, _ := s.AdminToken(ctx); tok != "tok" {
+			t.Fatalf("reopen %d: admin token %q", i, tok)
+		}
+		// The version counter survives too: no version is handed out twice.
+		rel2, err := s.Publish(ctx, svc.ID, "test", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("v%d", i+2); rel2.Version != want {
+			t.Fatalf("reopen %d: version %s, want %s", i, rel2.Version, want)
+		}
+		rev++
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if v := schemaVersion(t, filepath.Join(dir, FileName)); v != len(migrations) {
+			t.Fatalf("schema version %d, want %d", v, len(migrations))
+		}
+	}
+}
+
+// TestMigrationsApplyOnce adds a step to a database that has the earlier
+// ones: only the new step runs (the old ones would fail if run again).
+func TestMigrationsApplyOnce(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "m.db")
+	db, err := sql.Open("sqlite", dsn(path, "_txlock=immediate"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	steps := []migration{{name: "one", stmts: []string{`CREATE TABLE one (x INTEGER)`}}}
+	if err := migrateTo(ctx, db, steps); err != nil {
+		t.Fatal(err)
+	}
+	if err := migrateTo(ctx, db, steps); err != nil {
+		t.Fatalf("re-running an applied migration: %v", err)
+	}
+	steps = append(steps, migration{name: "two", stmts: []string{
+		`CREATE TABLE two (y INTEGER)`, `INSERT INTO two VALUES (2)`,
+	}})
+	if err := migrateTo(ctx, db, steps); err != nil {
+		t.Fatalf("adding a step: %v", err)
+	}
+	var y, v int
+	if err := db.QueryRow(`SELECT y FROM two`).Scan(&y); err != nil || y != 2 {
+		t.Fatalf("second step not applied: %d, %v", y, err)
+	}
+	if err := db.QueryRow(`SELECT version FROM schema_version`).Scan(&v); err != nil || v != 2 {
+		t.Fatalf("schema version %d, %v; want 2", v, err)
+	}
+
+	// A failing step leaves the database at the last good one.
+	bad := append(steps, migration{name: "bad", stmts: []string{
+		`CREATE TABLE three (z INTEGER)`, `THIS IS NOT SQL`,
+	}})
+	if err := migrateTo(ctx, db, bad); err == nil || !strings.Contains(err.Error(), "migration 3 (bad)") {
+		t.Fatalf("bad migration: %v", err)
+	}
+	if err := db.QueryRow(`SELECT version FROM schema_version`).Scan(&v); err != nil || v != 2 {
+		t.Fatalf("schema version after a failed step %d, %v; want 2", v, err)
+	}
+	if _, err := db.Exec(`SELECT * FROM three`); err == nil {
+		t.Fatalf("a failed step left part of its changes")
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE schema_version SET version = ?`, len(migrations)+1); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err = Open(ctx, dir)
+	if err == nil {
+		s.Close()
+		t.Fatalf("Open of a database from a newer version succeeded")
+	}
+	if !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("error does not say why: %v", err)
+	}
+}
+
+// TestConcurrentWrites: writers from several goroutines serialize, every
+// write bumps the revision exactly once, and a reader never sees the revision
+// go back or a state that does not match its revision.
+func TestConcurrentWrites(t *testing.T) {
+	const writers, each = 4, 250
+	ctx := context.Background()
+	s := openT(t, t.TempDir())
+	rev0, err := s.Revision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var wg sync.WaitGroup
+	ids := make([][]string, writers)
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				c := channel(fmt.Sprintf("w%d_%d", w, i))
+				if err := s.CreateChannel(ctx, c); err != nil {
+					errs <- fmt.Errorf("writer %d, write %d: %w", w, i, err)
+					return
+				}
+				ids[w] = append(ids[w], c.ID)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+
+	// Each write here creates one channel, so a consistent state has as
+	// many channels as revisions since the start.
+	var last int64
+	polls := 0
+	for stop := false; !stop; {
+		select {
+		case <-done:
+			stop = true // one more round after the last write
+		default:
+		}
+		rev, err := s.Revision(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rev < last {
+			t.Fatalf("Revision went back from %d to %d", last, rev)
+		}
+		st, err := s.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Revision < rev {
+			t.Fatalf("Load revision %d is older than the revision %d read before it", st.Revision, rev)
+		}
+		if got := int64(len(st.Channels)); got != st.Revision-rev0 {
+			t.Fatalf("Load at revision %d has %d channels, want %d", st.Revision, got, st.Revision-rev0)
+		}
+		last = st.Revision
+		polls++
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	if rev, _ := s.Revision(ctx); rev != rev0+writers*each {
+		t.Fatalf("final revision %d, want %d", rev, rev0+writers*each)
+	}
+	chans, total, err := s.ListChannels(ctx, store.Page{Limit: writers * each})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != writers*each || len(chans) != writers*each {
+		t.Fatalf("%d channels (%d listed), want %d", total, len(chans), writers*each)
+	}
+	seen := map[string]bool{}
+	for _, c := range chans {
+		seen[c.ID] = true
+	}
+	for w := range ids {
+		for _, id := range ids[w] {
+			if !seen[id] {
+				t.Fatalf("channel %s of writer %d is missing", id, w)
+			}
+		}
+	}
+	t.Logf("%d polls while writing", polls)
+}
+
+// TestPragmas checks the settings durability and integrity rest on, on the
+// connections that use them.
+func TestPragmas(t *testing.T) {
+	ctx := context.Background()
+	s := openT(t, t.TempDir())
+	for _, c := range []struct {
+		db     *sql.DB
+		pragma string
+		want   string
+	}{
+		{s.w, "journal_mode", "wal"},
+		{s.w, "synchronous", "2"}, // FULL
+		{s.w, "foreign_keys", "1"},
+		{s.w, "busy_timeout", "10000"},
+		{s.r, "journal_mode", "wal"},
+		{s.r, "foreign_keys", "1"},
+		{s.r, "query_only", "1"},
+	} {
+		var got string
+		if err := c.db.QueryRowContext(ctx, "PRAGMA "+c.pragma).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", c.pragma, err)
+		}
+		if got != c.want {
+			t.Errorf("PRAGMA %s = %s, want %s", c.pragma, got, c.want)
+		}
+	}
+}
