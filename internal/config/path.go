@@ -121,8 +121,10 @@ func checkPathChars(p string) error {
 		switch {
 		case c <= ' ' || c == 0x7f:
 			return fmt.Errorf("must not contain spaces or control characters")
-		case c == '?' || c == '#':
-			return fmt.Errorf("must not contain %q (the query is passed on as sent)", c)
+		case c == '?':
+			return fmt.Errorf("must not contain '?': the query string is not part of the path (it is passed on to the backend as sent)")
+		case c == '#':
+			return fmt.Errorf("must not contain '#': a fragment is never sent to a server")
 		}
 	}
 	if strings.Contains(p, "//") {

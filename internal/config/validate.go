@@ -150,7 +150,9 @@ func ValidateService(s *Service) error {
 	seenHost := map[string]bool{}
 	for i, d := range s.Domains {
 		f := fmt.Sprintf("domains[%d]", i)
-		host := strings.ToLower(d.Host)
+		// A trailing dot names the same host; dropping it keeps
+		// "api.example.com." from slipping past the duplicate checks.
+		host := strings.TrimSuffix(strings.ToLower(d.Host), ".")
 		if host == "" {
 			return fieldErr(f+".host", "is required")
 		}
@@ -366,13 +368,52 @@ func isHost(s string) bool {
 	return isDNSName(s)
 }
 
+// isHostPort reports whether s is a host as URLs and Host headers write it,
+// optionally with ":port": a DNS name, an IPv4 address, or an IPv6 address
+// in brackets. net.SplitHostPort alone is not enough: it refuses "[::1]"
+// without a port, and accepts "[name]:80" and, through the fallback to a bare
+// host, an unbracketed "fd00::1" that is ambiguous next to a port.
 func isHostPort(s string) bool {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return isHost(s)
+	host, port, hasPort := s, "", false
+	if strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return false
+		}
+		host, port = s[1:end], s[end+1:]
+		if port != "" {
+			if port[0] != ':' {
+				return false
+			}
+			port, hasPort = port[1:], true
+		}
+		if !strings.Contains(host, ":") || net.ParseIP(host) == nil {
+			return false
+		}
+	} else {
+		if i := strings.IndexByte(s, ':'); i >= 0 {
+			host, port, hasPort = s[:i], s[i+1:], true
+		}
+		if !isHost(host) {
+			return false
+		}
 	}
-	p, err := strconv.Atoi(port)
-	return err == nil && p >= 1 && p <= 65535 && isHost(host)
+	return !hasPort || isPort(port)
+}
+
+// isPort reports whether s is a decimal port 1-65535, digits only: Atoi
+// alone would take "+80".
+func isPort(s string) bool {
+	if s == "" || len(s) > 5 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	p, err := strconv.Atoi(s)
+	return err == nil && p >= 1 && p <= 65535
 }
 
 func isDNSName(s string) bool {
@@ -380,19 +421,28 @@ func isDNSName(s string) bool {
 	if s == "" || len(s) > 253 {
 		return false
 	}
+	numeric := false
 	for _, label := range strings.Split(s, ".") {
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return false
 		}
+		numeric = true
 		for i := 0; i < len(label); i++ {
 			c := label[i]
-			if c == '-' || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') {
+			if c >= '0' && c <= '9' {
+				continue
+			}
+			numeric = false
+			if c == '-' || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') {
 				continue
 			}
 			return false
 		}
 	}
-	return true
+	// An all-digit last label is no DNS name (RFC 3696 section 2) but a
+	// mistyped IPv4 address such as 10.0.0.256, which would otherwise pass
+	// here and fail only when dialled.
+	return !numeric
 }
 
 // isToken reports whether s is a valid HTTP header name.

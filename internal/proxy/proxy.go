@@ -321,6 +321,7 @@ func normalizeHost(h []byte, dst []byte) []byte {
 	} else if i := bytes.LastIndexByte(h, ':'); i >= 0 {
 		h = h[:i]
 	}
+	h = bytes.TrimSuffix(h, []byte(".")) // "api.example.com." is the same host
 	if len(h) > cap(dst) {
 		return bytes.ToLower(h)
 	}

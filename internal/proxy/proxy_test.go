@@ -262,6 +262,7 @@ func TestNormalizeHost(t *testing.T) {
 	for in, want := range map[string]string{
 		"API.Example.com:8080": "api.example.com",
 		"api.example.com":      "api.example.com",
+		"Api.Example.com.:80":  "api.example.com",
 		"[::1]:80":             "[::1]",
 		"":                     "",
 	} {

@@ -81,6 +81,7 @@ const (
 	MethodNotAllowed
 )
 
+// String names the result for logs and test failures.
 func (r Result) String() string {
 	switch r {
 	case Found:
@@ -242,7 +243,9 @@ func (w *walker) plainWalk(n *rnode, d int) bool {
 // paramWalk matches the segment that starts at path[start] against n's
 // children, literal first, and backtracks to the parameter child when the
 // literal branch yields nothing. start == len(path)+1 means the whole path is
-// consumed; depth is the number of parameters captured so far.
+// consumed; depth is the number of parameters captured so far. The path fixes
+// the segment at each depth, so every trie node is entered at most once per
+// pass: backtracking costs at most the size of the trie, never more.
 func (w *walker) paramWalk(n *pnode, start, depth int) bool {
 	path := w.path
 	if start > len(path) {
