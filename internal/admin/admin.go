@@ -106,13 +106,16 @@ func (s *server) routes() {
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	if isAPIPath(r.URL.Path) && !s.authorized(r) {
+		// Logged so that a client with a stale token, or someone guessing,
+		// shows up in the node's log rather than only in its own errors.
+		s.log.Warn("admin request refused: missing or wrong token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="portico-admin"`)
 		s.writeError(w, r, errUnauthorized)
 		return
 	}
 	rec := &auditRecorder{ResponseWriter: w, status: http.StatusOK}
-	if _, pattern := s.mux.Handler(r); pattern == "" {
-		s.notRouted(rec, r)
+	if h, pattern := s.mux.Handler(r); pattern == "" {
+		s.notRouted(rec, r, h)
 	} else {
 		s.mux.ServeHTTP(rec, r)
 	}
@@ -125,8 +128,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // path exists under another method (405 with Allow) or not at all (404); we
 // ask it by running its own handler against a throwaway writer and keep
 // only its verdict.
-func (s *server) notRouted(w http.ResponseWriter, r *http.Request) {
-	h, _ := s.mux.Handler(r)
+func (s *server) notRouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	probe := &probeWriter{header: http.Header{}}
 	h.ServeHTTP(probe, r)
 	switch probe.status {
@@ -199,6 +201,9 @@ func (a *auditRecorder) WriteHeader(code int) {
 	a.status = code
 	a.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (a *auditRecorder) Unwrap() http.ResponseWriter { return a.ResponseWriter }
 
 // probeWriter swallows the mux's own 404/405 answer; only its status and
 // headers are read.

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -202,7 +201,7 @@ func (e *env) wantErr(r response, status int, code, field string) apiErr {
 
 // Fixtures: valid bodies as generic maps, so that tests can edit them.
 
-func channelBody(name, network string) map[string]any {
+func channelMap(name, network string) map[string]any {
 	return map[string]any{
 		"name":    name,
 		"network": network,
@@ -233,7 +232,7 @@ func channelAPIBody(name, path, channelID string) map[string]any {
 
 func (e *env) createChannel(name, network string) map[string]any {
 	e.t.Helper()
-	return e.must(http.StatusCreated, "POST", "/api/v1/channels", channelBody(name, network))
+	return e.must(http.StatusCreated, "POST", "/api/v1/channels", channelMap(name, network))
 }
 
 func (e *env) createService(name string) string {
@@ -317,11 +316,14 @@ func golden(t *testing.T, name string, r response) {
 	if err := json.Unmarshal(r.raw, &v); err != nil {
 		t.Fatalf("golden %s: %v\n%s", name, err, r.raw)
 	}
-	got, err := json.MarshalIndent(map[string]any{"status": r.status, "body": normalize(v)}, "", "  ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep the <placeholders> readable
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(map[string]any{"status": r.status, "body": normalize(v)}); err != nil {
 		t.Fatal(err)
 	}
-	got = append(got, '\n')
+	got := buf.Bytes()
 	path := filepath.Join("testdata", "golden", name+".json")
 	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -339,13 +341,4 @@ func golden(t *testing.T, name string, r response) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("golden %s differs (run go test -update if intended)\ngot:\n%s\nwant:\n%s", name, got, want)
 	}
-}
-
-func sortedKeys(m map[string]any) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

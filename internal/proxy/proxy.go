@@ -73,6 +73,7 @@ type reqState struct {
 	idBuf   [64]byte
 	hostBuf [256]byte
 	pathBuf [512]byte
+	escBuf  [768]byte
 	ipBuf   [64]byte
 	xffBuf  [512]byte
 }
@@ -129,7 +130,9 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, st *reqState) {
 		return
 	}
 
-	backendPath := api.AppendBackendPath(st.pathBuf[:0], path, m)
+	// The route matched the decoded, cleaned path; the node gets the same
+	// path percent-encoded again (the upstream clients send it verbatim).
+	backendPath := appendEscapedPath(st.escBuf[:0], api.AppendBackendPath(st.pathBuf[:0], path, m))
 	req := &ctx.Request
 	clientClose := req.Header.ConnectionClose()
 	upgrade := isUpgrade(&req.Header)
@@ -322,9 +325,8 @@ func normalizeHost(h []byte, dst []byte) []byte {
 		h = h[:i]
 	}
 	h = bytes.TrimSuffix(h, []byte(".")) // "api.example.com." is the same host
-	if len(h) > cap(dst) {
-		return bytes.ToLower(h)
-	}
+	// ASCII only: a host is ASCII (IDNs travel as punycode), and other
+	// bytes must pass unchanged rather than grow into U+FFFD.
 	for _, c := range h {
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
@@ -396,3 +398,33 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// appendEscapedPath percent-encodes every byte of p that may not stand in a
+// URI path as it is (RFC 3986 pchar and "/").
+func appendEscapedPath(dst, p []byte) []byte {
+	const hex = "0123456789ABCDEF"
+	for _, c := range p {
+		if pathSafe[c] {
+			dst = append(dst, c)
+		} else {
+			dst = append(dst, '%', hex[c>>4], hex[c&0xf])
+		}
+	}
+	return dst
+}
+
+var pathSafe = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-._~!$&'()*+,;=:@/" {
+		t[c] = true
+	}
+	return t
+}()

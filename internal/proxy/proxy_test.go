@@ -171,6 +171,9 @@ func TestForwardRewritesPathAndHeaders(t *testing.T) {
 		{"/files/a/b.txt", "/store/a/b.txt"},
 		{"/files", "/store/"},
 		{"/release/files/c", "/store/c"},
+		{"/files/a%20b/c%25d", "/store/a%20b/c%25d"},
+		{"/files/x/../y", "/store/y"},
+		{"/users/%E4%B8%AD/orders/1", "/v2/u/%E4%B8%AD/o/1"},
 	}
 	for _, c := range cases {
 		r := do(p, "GET", c.uri, map[string]string{
