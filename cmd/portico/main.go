@@ -131,7 +131,7 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		defer acc.Close()
 	}
 
-	px := proxy.New(snaps, log, acc)
+	px := proxy.New(proxy.Options{Source: snaps, Log: log, AccessLog: acc, Pool: pool, MaxBody: int(cfg.MaxBody)})
 	proxySrv := &fasthttp.Server{
 		Handler:               px.Handler,
 		Name:                  "portico",
@@ -143,7 +143,7 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		ReadTimeout:           readTimeout,
 		IdleTimeout:           idleTimeout,
 		ReadBufferSize:        16 << 10,
-		ErrorHandler:          proxy.ErrorHandler,
+		ErrorHandler:          px.ErrorHandler,
 		CloseOnShutdown:       true,
 		Logger:                fasthttpLogger{log},
 	}

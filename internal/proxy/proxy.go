@@ -10,6 +10,7 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -37,16 +38,35 @@ type Source interface {
 
 // Proxy serves API traffic from the current snapshot.
 type Proxy struct {
-	src Source
-	log *slog.Logger
-	ids *idGen
-	acc *AccessLog
+	src     Source
+	log     *slog.Logger
+	ids     *idGen
+	acc     *AccessLog
+	pool    *upstream.Pool
+	maxBody int
 }
 
-// New returns a proxy serving what src holds. acc may be nil (no access log).
-func New(src Source, log *slog.Logger, acc *AccessLog) *Proxy {
-	return &Proxy{src: src, log: log, ids: newIDGen(), acc: acc}
+// Options configures a Proxy.
+type Options struct {
+	Source    Source
+	Log       *slog.Logger
+	AccessLog *AccessLog // nil: no access log
+	// Pool is the connection pool the snapshots' clients come from.
+	Pool *upstream.Pool
+	// MaxBody is the largest request body accepted (413 past it).
+	MaxBody int
 }
+
+// New returns a proxy serving what o.Source holds.
+func New(o Options) *Proxy {
+	if o.MaxBody <= 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	return &Proxy{src: o.Source, log: o.Log, ids: newIDGen(), acc: o.AccessLog, pool: o.Pool, maxBody: o.MaxBody}
+}
+
+// DefaultMaxBody is the request body limit when none is configured.
+const DefaultMaxBody = 16 << 20
 
 // b2s views b as a string without copying; the string must not outlive the
 // request that owns b.
@@ -63,6 +83,7 @@ type exchange struct {
 	connectTime  time.Duration
 	headerTime   time.Duration
 	errMsg       string
+	bodyLimit    *limitedBody // set when a chunked request body is counted
 }
 
 // reqState is the scratch space of one request, pooled so that serving a
@@ -74,7 +95,6 @@ type reqState struct {
 	hostBuf [256]byte
 	pathBuf [512]byte
 	escBuf  [768]byte
-	ipBuf   [64]byte
 	xffBuf  [512]byte
 }
 
@@ -144,8 +164,6 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, st *reqState) {
 		return
 	}
 	p.forward(ctx, x, api)
-	resp := &ctx.Response
-	cleanResponse(&resp.Header)
 	if clientClose {
 		ctx.SetConnectionClose()
 	}
@@ -154,14 +172,31 @@ func (p *Proxy) serve(ctx *fasthttp.RequestCtx, st *reqState) {
 // forward sends the request to the API's backend, retrying per SPEC 3, and
 // leaves the answer (the node's or the gateway's error) in ctx.Response.
 func (p *Proxy) forward(ctx *fasthttp.RequestCtx, x *exchange, api *snapshot.API) {
-	req, resp := &ctx.Request, &ctx.Response
+	req := &ctx.Request
 	deadline := x.start.Add(api.Timeout)
-	// A small body is read whole so that a failed try can be replayed.
 	replayable := true
-	if n := req.Header.ContentLength(); n >= 0 && n <= ReplayableBody {
+	switch n := req.Header.ContentLength(); {
+	case n > p.maxBody:
+		p.rejectBody(ctx, x)
+		return
+	case n >= 0 && n <= ReplayableBody:
+		// Read whole so that a failed try can be sent again.
 		req.Body()
-	} else if req.IsBodyStream() {
+	case req.IsBodyStream():
 		replayable = false
+		if n < 0 {
+			// Chunked: the length is known only at the end, so the body
+			// is counted on its way. Replacing the body stream of
+			// ctx.Request would release the stream being read, so the
+			// node gets a copy of the request around a counting reader.
+			out := fasthttp.AcquireRequest()
+			defer fasthttp.ReleaseRequest(out)
+			req.Header.CopyTo(&out.Header)
+			req.URI().CopyTo(out.URI())
+			x.bodyLimit = &limitedBody{r: ctx.RequestBodyStream(), left: p.maxBody}
+			out.SetBodyStream(x.bodyLimit, -1)
+			req = out
+		}
 	}
 	idempotent := isIdempotent(req.Header.Method())
 
@@ -171,6 +206,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, x *exchange, api *snapshot.API
 		tried    balancer.Tried
 		lastErr  error
 		timedOut bool
+		reached  bool
 	)
 	if ch != nil {
 		tries += ch.Retries
@@ -179,6 +215,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, x *exchange, api *snapshot.API
 			return
 		}
 	}
+	up := fasthttp.AcquireResponse()
 	for try := 0; try < tries; try++ {
 		node := api.URL
 		if ch != nil {
@@ -195,19 +232,24 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, x *exchange, api *snapshot.API
 		uri.SetHost(node.Host)
 		x.upstreamAddr = node.Addr
 		tryStart := time.Now()
-		err := node.Client.DoDeadline(req, resp, deadline)
+		err := node.Client.DoDeadline(req, up, deadline)
 		if err == nil {
 			x.headerTime = time.Since(tryStart)
-			x.upStatus = resp.StatusCode()
-			resp.Header.ResetConnectionClose()
+			x.upStatus = up.StatusCode()
+			p.relay(ctx, up)
 			return
 		}
 		lastErr = err
+		if x.bodyLimit != nil && x.bodyLimit.over {
+			fasthttp.ReleaseResponse(up)
+			p.rejectBody(ctx, x)
+			return
+		}
 		if errors.Is(err, fasthttp.ErrTimeout) || !time.Now().Before(deadline) {
 			timedOut = true
 			break
 		}
-		reached := !upstream.IsDialError(err) && !errors.Is(err, fasthttp.ErrNoFreeConns)
+		reached = !upstream.IsDialError(err) && !errors.Is(err, fasthttp.ErrNoFreeConns)
 		// A connect failure never reached the node: always try again. A
 		// request that may have reached it goes again only when repeating
 		// it is harmless and its body can be sent again.
@@ -215,14 +257,138 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, x *exchange, api *snapshot.API
 			break
 		}
 	}
+	fasthttp.ReleaseResponse(up)
 	x.errMsg = lastErr.Error()
-	resp.Reset()
-	if timedOut {
+	switch {
+	case timedOut:
 		p.fail(ctx, x, fasthttp.StatusGatewayTimeout, "the backend did not answer within the API's timeout")
+	case reached:
+		p.fail(ctx, x, fasthttp.StatusBadGateway, "the backend closed the connection or answered with an invalid response")
+	default:
+		p.fail(ctx, x, fasthttp.StatusBadGateway, "no backend node could be reached")
+	}
+}
+
+// Lingering close after a 413: the client may still be sending its body,
+// and closing a socket with unread data makes the kernel send a reset that
+// can destroy the answer before the client reads it. So the answer is
+// written, then the body is read and thrown away for a bounded time.
+const (
+	lingerTime  = 5 * time.Second
+	lingerBytes = 64 << 20
+)
+
+// rejectBody answers 413 and closes the connection after a lingering read.
+func (p *Proxy) rejectBody(ctx *fasthttp.RequestCtx, x *exchange) {
+	p.fail(ctx, x, fasthttp.StatusRequestEntityTooLarge, "the request body is over the limit")
+	ctx.Response.Header.SetBytesKV(hdrRequestID, x.reqID)
+	ctx.Response.SetConnectionClose()
+	var raw bytes.Buffer
+	if _, err := ctx.Response.WriteTo(&raw); err != nil {
+		ctx.SetConnectionClose()
 		return
 	}
-	p.fail(ctx, x, fasthttp.StatusBadGateway, "no backend node could be reached")
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		if _, err := c.Write(raw.Bytes()); err != nil {
+			return
+		}
+		if tc, ok := c.(interface{ CloseWrite() error }); ok {
+			_ = tc.CloseWrite()
+		}
+		_ = c.SetReadDeadline(time.Now().Add(lingerTime))
+		_, _ = io.CopyN(io.Discard, c, lingerBytes)
+	})
 }
+
+// relay moves the node's answer into ctx.Response. A body already read whole
+// (it had a Content-Length up to upstream.BufferedBody) is copied and the
+// node's connection goes back to its pool at once; any other body streams
+// to the client as it arrives. The node's response must not be ctx.Response
+// itself: fasthttp's body reader follows its response's header, and the
+// server rewrites ctx.Response's header (to chunked) while writing.
+func (p *Proxy) relay(ctx *fasthttp.RequestCtx, up *fasthttp.Response) {
+	resp := &ctx.Response
+	up.Header.CopyTo(&resp.Header)
+	resp.Header.ResetConnectionClose()
+	cleanResponse(&resp.Header)
+	n := up.Header.ContentLength()
+	if up.SkipBody || (n >= 0 && n <= upstream.BufferedBody) {
+		if !up.SkipBody {
+			resp.SetBody(up.Body())
+		}
+		_ = up.CloseBodyStream()
+		fasthttp.ReleaseResponse(up)
+		return
+	}
+	if n < 0 {
+		n = -1 // close-delimited or chunked: chunked to the client
+	}
+	resp.SetBodyStream(&streamedBody{up: up, pool: p.pool}, n)
+}
+
+// streamedBody relays a node's body to the client. The server closes it
+// with the write error, if any, once the body is written.
+type streamedBody struct {
+	up   *fasthttp.Response
+	pool *upstream.Pool
+	eof  bool
+}
+
+func (b *streamedBody) Read(p []byte) (int, error) {
+	n, err := b.up.BodyStream().Read(p)
+	if err == io.EOF {
+		if b.up.Header.ContentLength() == -1 && b.pool != nil && b.pool.PeerClosed(b.up.LocalAddr(), b.up.RemoteAddr()) {
+			// A chunked body whose connection closed before the last
+			// chunk: the client must see a broken body, not a complete one.
+			return n, io.ErrUnexpectedEOF
+		}
+		b.eof = true
+	}
+	return n, err
+}
+
+// CloseWithError gives the node's connection back to its pool when the body
+// was read to its end, and closes it otherwise (the client went away, or the
+// node broke off): leftover bytes must never reach the next request.
+func (b *streamedBody) CloseWithError(err error) error {
+	if err == nil && b.eof {
+		cerr := b.up.CloseBodyStream()
+		fasthttp.ReleaseResponse(b.up)
+		return cerr
+	}
+	if err == nil {
+		err = errBodyAborted
+	}
+	if rc, ok := b.up.BodyStream().(fasthttp.ReadCloserWithError); ok {
+		// Closing the stream directly closes the connection; the response
+		// is then left to the garbage collector, not returned to the pool,
+		// because resetting it would close the stream a second time.
+		return rc.CloseWithError(err)
+	}
+	return b.up.CloseBodyStream()
+}
+
+const errBodyAborted = proxyError("the body was not read to its end")
+
+// limitedBody counts a streamed request body and fails past the limit.
+type limitedBody struct {
+	r    io.Reader
+	left int
+	over bool
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.left -= n
+	if l.left < 0 {
+		l.over = true
+		return 0, errBodyTooLarge
+	}
+	return n, err
+}
+
+const errBodyTooLarge = proxyError("the request body is over the limit")
 
 func serveMock(ctx *fasthttp.RequestCtx, m *snapshot.Mock) {
 	ctx.SetStatusCode(m.Status)
@@ -255,13 +421,15 @@ func prepareRequest(ctx *fasthttp.RequestCtx, st *reqState, upgrade bool) {
 	}
 	h.ResetConnectionClose()
 
-	ip := appendClientIP(st.ipBuf[:0], ctx.RemoteAddr())
-	if prior := h.PeekBytes(hdrXFF); len(prior) > 0 {
-		v := append(append(append(st.xffBuf[:0], prior...), ", "...), ip...)
-		h.SetBytesKV(hdrXFF, v)
-	} else {
-		h.SetBytesKV(hdrXFF, ip)
+	// Every X-Forwarded-For line, in order, then the peer: the client is
+	// the right-most entry whatever the caller sent.
+	v := st.xffBuf[:0]
+	for _, prior := range h.PeekAll("X-Forwarded-For") {
+		v = append(append(v, prior...), ", "...)
 	}
+	v = appendClientIP(v, ctx.RemoteAddr())
+	h.DelBytes(hdrXFF)
+	h.SetBytesKV(hdrXFF, v)
 	if ctx.IsTLS() {
 		h.SetBytesKV(hdrXFProto, schemeHTTPS)
 	} else {
@@ -371,8 +539,8 @@ func appendJSONString(dst []byte, s string) []byte {
 }
 
 // ErrorHandler answers requests the server could not read, in the gateway's
-// JSON error shape.
-func ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
+// JSON error shape with a request id like every other answer.
+func (p *Proxy) ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
 	status, msg := fasthttp.StatusBadRequest, "the request could not be read"
 	var sizeErr *fasthttp.ErrSmallBuffer
 	switch {
@@ -384,14 +552,13 @@ func ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
 		status, msg = fasthttp.StatusRequestTimeout, "the request was not received in time"
 	}
 	ctx.Response.Reset()
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	var buf [256]byte
-	b := append(buf[:0], `{"message":`...)
-	b = appendJSONString(b, msg)
-	b = append(b, `,"request_id":""}`...)
-	ctx.SetBody(b)
+	x := exchange{start: time.Now(), reqID: p.ids.append(nil), errMsg: err.Error()}
+	p.fail(ctx, &x, status, msg)
+	ctx.Response.Header.SetBytesKV(hdrRequestID, x.reqID)
 	ctx.SetConnectionClose()
+	if p.acc != nil {
+		p.acc.Log(ctx, &x)
+	}
 }
 
 func isTimeout(err error) bool {

@@ -68,7 +68,7 @@ func newProxy(t testing.TB, chans []config.Channel, apis ...config.API) *Proxy {
 	if len(s.Problems) > 0 {
 		t.Fatalf("snapshot problems: %+v", s.Problems)
 	}
-	return New(staticSource{s}, slog.New(slog.DiscardHandler), nil)
+	return New(Options{Source: staticSource{s}, Log: slog.New(slog.DiscardHandler)})
 }
 
 type result struct {

@@ -11,8 +11,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -33,6 +35,10 @@ const (
 	// resolved again: backends that are DNS names follow their records.
 	DNSCacheDuration = 30 * time.Second
 	bufferSize       = 8 << 10
+	// BufferedBody is the largest response body with a Content-Length that
+	// is read whole before it is relayed; larger ones, and bodies of unknown
+	// length, stream to the client as they arrive.
+	BufferedBody = 64 << 10
 )
 
 // DialError wraps a failure to connect (TCP or TLS handshake): the request
@@ -72,6 +78,10 @@ type Pool struct {
 	mu      sync.Mutex
 	clients map[string]*fasthttp.HostClient
 	dialer  *fasthttp.TCPDialer
+	// conns maps a live connection's "local|remote" address pair to it, so
+	// that the end of a response body can be checked against the state of
+	// the connection it came from (see PeerClosed).
+	conns sync.Map
 }
 
 // NewPool returns an empty pool.
@@ -111,7 +121,7 @@ func (p *Pool) Client(t Target) (*fasthttp.HostClient, error) {
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
 		StreamResponseBody:            true,
-		MaxResponseBodySize:           0,
+		MaxResponseBodySize:           BufferedBody,
 	}
 	p.clients[k] = c
 	return c, nil
@@ -138,10 +148,11 @@ func (p *Pool) dialFunc(tlsCfg *tls.Config) fasthttp.DialFuncWithTimeout {
 			timeout = DialTimeout
 		}
 		deadline := time.Now().Add(timeout)
-		conn, err := p.dialer.DialTimeout(addr, timeout)
+		raw, err := p.dialer.DialTimeout(addr, timeout)
 		if err != nil {
 			return nil, &DialError{err}
 		}
+		conn := p.track(raw)
 		if tlsCfg == nil {
 			return conn, nil
 		}
@@ -178,4 +189,54 @@ func clientTLS(t Target) (*tls.Config, error) {
 		cfg.RootCAs = roots
 	}
 	return cfg, nil
+}
+
+// trackedConn remembers whether the node closed its side.
+type trackedConn struct {
+	net.Conn
+	pool   *Pool
+	key    string
+	eof    atomic.Bool
+	closed atomic.Bool
+}
+
+func (p *Pool) track(c net.Conn) *trackedConn {
+	t := &trackedConn{Conn: c, pool: p, key: connKey(c.LocalAddr(), c.RemoteAddr())}
+	p.conns.Store(t.key, t)
+	return t
+}
+
+func connKey(local, remote net.Addr) string {
+	if local == nil || remote == nil {
+		return ""
+	}
+	return local.String() + "|" + remote.String()
+}
+
+func (c *trackedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err == io.EOF {
+		c.eof.Store(true)
+	}
+	return n, err
+}
+
+func (c *trackedConn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.pool.conns.Delete(c.key)
+	}
+	return c.Conn.Close()
+}
+
+// PeerClosed reports whether the node closed the connection with these
+// addresses, as seen by a read. fasthttp's chunked body reader reports a
+// connection closed at a chunk boundary as a normal end of body; the proxy
+// asks here to tell that apart from a real last chunk, after which the
+// reader stops before any further read of the connection.
+func (p *Pool) PeerClosed(local, remote net.Addr) bool {
+	v, ok := p.conns.Load(connKey(local, remote))
+	if !ok {
+		return true // closed and forgotten already
+	}
+	return v.(*trackedConn).eof.Load()
 }

@@ -7,6 +7,5 @@
 //
 //	go test -race -count=1 ./test/e2e/
 //
-// They are skipped with -short. Tests of reported, unfixed gateway bugs call
-// knownBug and are skipped unless PORTICO_E2E_KNOWN_BUGS=1 is set.
+// They are skipped with -short.
 package e2e
