@@ -13,7 +13,7 @@
 #   SERVER_CPUS  CPU list for the backend and the proxy (default 0)
 #   WRK_CPUS     CPU list for wrk                     (default 1)
 #   BASE_PORT    first port to try on 127.0.0.1       (default 18000)
-#   QUIET_WAIT   before each target, wait up to this many seconds for other
+#   QUIET_WAIT   before each measured run, wait up to this many seconds for other
 #                processes to use < 10% of the CPUs (default 30; 0 = don't wait)
 #   KEEP_TMP     1 = keep the temp dir (configs, logs, raw wrk output) for debugging
 #
@@ -38,6 +38,7 @@ CONN_LIST=(64 1)
 declare -A WRK_THREADS=([64]=2 [1]=1)
 
 TMP=""
+WRK_PID=""
 POLICY_RC_CREATED=0
 declare -A PIDS=()    # name -> pid (each child is a session/process-group leader)
 declare -A RPS=() P50=() P99=() RSS=() ERRS=() NOTE=() OTHER=()
@@ -84,6 +85,10 @@ stop_bg() {
 cleanup() {
 	local rc=$? name
 	trap - EXIT INT TERM
+	if [[ -n "$WRK_PID" ]]; then
+		kill -TERM "$WRK_PID" 2>/dev/null || true
+		wait "$WRK_PID" 2>/dev/null || true
+	fi
 	for name in "${!PIDS[@]}"; do
 		stop_bg "$name"
 	done
@@ -200,9 +205,13 @@ rss_mib() {
 # (jiffies of the backend, the running proxy and, through `times`, of the
 # finished children such as wrk) and S_NS (clock). Must run in the main shell.
 cpu_sample() {
-	local name p children
+	local name p children user nice system
 	local -a f
-	S_TOTAL="$(awk '$1 == "cpu" {print $2 + $3 + $4}' /proc/stat)"
+	# No fork between reading the counters and the clock: under load a fork
+	# can take long enough to skew a 1 s window.
+	read -r _ user nice system _ </proc/stat
+	S_NS="${EPOCHREALTIME//[.,]/}000"
+	S_TOTAL=$((user + nice + system))
 	S_OURS=0
 	for name in "${!PIDS[@]}"; do
 		for p in $(pgrep -s "${PIDS[$name]}" 2>/dev/null); do
@@ -216,7 +225,6 @@ cpu_sample() {
 		split($1, u, /[ms]/); split($2, s, /[ms]/)
 		printf "%d", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * hz + 0.5 }' "$TMP/times")"
 	S_OURS=$((S_OURS + ${children:-0}))
-	S_NS="$(date +%s%N)"
 }
 
 # other_cpu: sets OTHER_PCT to the percent of all CPUs used by processes other
@@ -231,6 +239,7 @@ other_cpu() {
 		if (cap <= 0) { print "n/a"; exit }
 		x = (dt - ou) / cap * 100
 		if (x < 0) x = 0
+		if (x > 100) x = 100
 		printf "%.0f", x }')"
 }
 
@@ -289,16 +298,17 @@ parse_wrk() {
 # run_wrk URL CONNS DURATION OUTFILE: one bounded wrk run, pinned to WRK_CPUS.
 run_wrk() {
 	local url="$1" conns="$2" dur="$3" out="$4" threads limit
+	local -a cmd
 	threads="${WRK_THREADS[$conns]:-1}"
 	limit=$(($(seconds "$dur") + 30))
-	# --foreground keeps wrk in the terminal's process group so Ctrl-C reaches it.
-	if [[ "$PIN" == 1 ]]; then
-		timeout --foreground -k 5 "$limit" taskset -c "$WRK_CPUS" \
-			wrk -t"$threads" -c"$conns" -d"$dur" --timeout 5s --latency "$url" >"$out" 2>&1 || true
-	else
-		timeout --foreground -k 5 "$limit" \
-			wrk -t"$threads" -c"$conns" -d"$dur" --timeout 5s --latency "$url" >"$out" 2>&1 || true
-	fi
+	cmd=(wrk -t"$threads" -c"$conns" -d"$dur" --timeout 5s --latency "$url")
+	[[ "$PIN" == 1 ]] && cmd=(taskset -c "$WRK_CPUS" "${cmd[@]}")
+	# In the background + `wait`, so that a signal to this script is handled at
+	# once (the trap stops wrk) instead of after wrk's -d.
+	timeout -k 5 "$limit" "${cmd[@]}" >"$out" 2>&1 &
+	WRK_PID=$!
+	wait "$WRK_PID" || true
+	WRK_PID=""
 }
 
 # ---------------------------------------------------------------- install ---
