@@ -5,7 +5,7 @@
 #   bash bench/run.sh
 #
 # Environment (all optional):
-#   TARGETS      targets to run, in order          (default "direct nginx haproxy caddy portico")
+#   TARGETS      targets to run, in order          (default "direct nginx haproxy caddy stdlib portico")
 #   DURATION     wrk -d of each measured run        (default 10s)
 #   WARMUP       wrk -d of the warm-up per target   (default 2s; 0 disables it)
 #   OUT          where the markdown report is saved (default bench/results/latest.md)
@@ -23,7 +23,7 @@ set -euo pipefail
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-TARGETS="${TARGETS:-direct nginx haproxy caddy portico}"
+TARGETS="${TARGETS:-direct nginx haproxy caddy stdlib portico}"
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 OUT="${OUT:-$ROOT/bench/results/latest.md}"
@@ -468,6 +468,20 @@ EOF
 	wait_body caddy "$URL" 15
 }
 
+# stdlib: net/http + httputil.ReverseProxy, the engine Portico did not choose.
+start_stdlib() {
+	if ! (cd "$ROOT" && go build -o "$TMP/stdproxy" ./bench/stdproxy) >"$TMP/stdproxy-build.log" 2>&1; then
+		REASON="go build ./bench/stdproxy failed: $(head -n 5 "$TMP/stdproxy-build.log" | tr '\n' ' ' | cut -c 1-400)"
+		return 1
+	fi
+	next_port
+	local port="$PORT"
+	start_bg stdlib "$TMP/stdproxy" -listen "127.0.0.1:$port" -backend "http://127.0.0.1:$BACKEND_PORT"
+	URL="http://127.0.0.1:$port/hello"
+	PROC_NAME=stdlib
+	wait_body stdlib "$URL" 10
+}
+
 # admin METHOD PATH [JSON]: Portico admin API call; sets CODE, body in $TMP/admin.out.
 admin() {
 	local -a data=()
@@ -551,8 +565,8 @@ fi
 
 for t in $TARGETS; do
 	case "$t" in
-	direct | nginx | haproxy | caddy | portico) ;;
-	*) die "unknown target '$t' (known: direct nginx haproxy caddy portico)" ;;
+	direct | nginx | haproxy | caddy | stdlib | portico) ;;
+	*) die "unknown target '$t' (known: direct nginx haproxy caddy stdlib portico)" ;;
 	esac
 done
 
