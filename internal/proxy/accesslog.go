@@ -83,7 +83,11 @@ func (l *AccessLog) Log(ctx *fasthttp.RequestCtx, x *exchange) {
 	b = appendField(b, "api_id", api)
 	b = appendField(b, "host", b2s(x.host))
 	b = appendField(b, "method", b2s(ctx.Method()))
-	b = appendField(b, "uri", b2s(ctx.RequestURI()))
+	uri := x.uri
+	if uri == nil {
+		uri = ctx.RequestURI()
+	}
+	b = appendField(b, "uri", b2s(uri))
 	scheme := "http"
 	if ctx.IsTLS() {
 		scheme = "https"

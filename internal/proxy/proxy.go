@@ -78,6 +78,7 @@ type exchange struct {
 	api          *snapshot.API
 	reqID        []byte
 	host         []byte // lower case, without port; the Host header is rewritten for the node
+	uri          []byte // the client's request URI; the request's is rewritten for the node
 	upstreamAddr string
 	upStatus     int
 	connectTime  time.Duration
@@ -96,6 +97,7 @@ type reqState struct {
 	pathBuf [512]byte
 	escBuf  [768]byte
 	xffBuf  [512]byte
+	uriBuf  []byte // grows to the longest URI seen, then is reused
 }
 
 var statePool = sync.Pool{New: func() any { return new(reqState) }}
@@ -107,6 +109,10 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	*x = exchange{start: time.Now()}
 	x.reqID = p.requestID(ctx, st.idBuf[:0])
 	x.host = normalizeHost(ctx.Host(), st.hostBuf[:0])
+	if p.acc != nil {
+		st.uriBuf = append(st.uriBuf[:0], ctx.RequestURI()...)
+		x.uri = st.uriBuf
+	}
 	p.serve(ctx, st)
 	ctx.Response.Header.SetBytesKV(hdrRequestID, x.reqID)
 	if p.acc != nil {

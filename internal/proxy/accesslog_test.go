@@ -1,0 +1,87 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/portico-gw/portico/internal/config"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func TestAccessLogLine(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(202) }))
+	defer be.Close()
+	p := newProxy(t, []config.Channel{channel(t, "ch-1", node(t, be.URL, 1))},
+		api(t, "api-1", "GET", "/m", config.Backend{Type: "mock", Mock: &config.Mock{Status: 201, Body: "x"}}),
+		api(t, "api-2", "GET", "/up", config.Backend{Type: "channel", ChannelID: "ch-1", Path: "/elsewhere"}))
+	var out lockedBuffer
+	acc := NewAccessLog(&out)
+	p = New(Options{Source: p.src, Log: slog.New(slog.DiscardHandler), AccessLog: acc})
+
+	var req fasthttp.Request
+	req.SetRequestURI("/release/m?q=\"1\"")
+	req.Header.SetHost("Shop.Example.com")
+	req.Header.Set("X-Request-Id", "req-7")
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(10, 9, 8, 7), Port: 1}, nil)
+	p.Handler(&ctx)
+	do(p, "GET", "/nowhere", nil)
+	do(p, "GET", "/up/x?y=1", nil)
+	if err := acc.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	lines := strings.Split(strings.TrimSpace(out.b.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want 3 lines, got %q", out.b.String())
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
+		t.Fatalf("line is not JSON: %v\n%s", err, lines[0])
+	}
+	for _, k := range []string{"time", "request_id", "service_id", "environment", "api_id", "host", "method", "uri",
+		"scheme", "status", "upstream_status", "upstream_addr", "client_ip", "request_length", "response_length",
+		"request_time", "upstream_connect_time", "upstream_header_time", "upstream_response_time", "app_id", "error"} {
+		if _, ok := rec[k]; !ok {
+			t.Errorf("field %q missing from %s", k, lines[0])
+		}
+	}
+	want := map[string]any{"request_id": "req-7", "service_id": "svc-1", "environment": "release", "api_id": "api-1",
+		"host": "shop.example.com", "method": "GET", "uri": "/release/m?q=\"1\"", "status": float64(201), "client_ip": "10.9.8.7"}
+	for k, v := range want {
+		if rec[k] != v {
+			t.Errorf("%s = %v, want %v", k, rec[k], v)
+		}
+	}
+	var miss map[string]any
+	if err := json.Unmarshal([]byte(lines[1]), &miss); err != nil || miss["status"] != float64(404) || miss["error"] == "" {
+		t.Errorf("404 line: %v %s", err, lines[1])
+	}
+	var up map[string]any
+	if err := json.Unmarshal([]byte(lines[2]), &up); err != nil {
+		t.Fatal(err)
+	}
+	if up["uri"] != "/up/x?y=1" || up["status"] != float64(202) || up["upstream_status"] != float64(202) ||
+		up["upstream_addr"] != be.Listener.Addr().String() {
+		t.Errorf("proxied line must show the client's URI and the node: %s", lines[2])
+	}
+}
