@@ -1,41 +1,23 @@
 package admin
 
 import (
+	"context"
 	"net/http"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/store"
 )
 
 func (s *server) createAPI(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	a, err := parseAPI(b)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	a.ServiceID = r.PathValue("sid")
-	if err := s.store.CreateAPI(r.Context(), a); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, a)
+	save(s, w, r, http.StatusCreated, parseAPI, func(a *config.API) { a.ServiceID = r.PathValue("sid") },
+		s.store.CreateAPI, nil)
 }
 
 func (s *server) listAPIs(w http.ResponseWriter, r *http.Request) {
-	p, err := parsePage(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	sid := r.PathValue("sid")
-	items, total, err := s.store.ListAPIs(r.Context(), sid, p)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newList(clampItems(items, p.Limit), total))
+	listPage(s, w, r, func(ctx context.Context, p store.Page) ([]config.API, int, error) {
+		return s.store.ListAPIs(ctx, sid, p)
+	}, nil)
 }
 
 func (s *server) getAPI(w http.ResponseWriter, r *http.Request) {
@@ -48,22 +30,8 @@ func (s *server) getAPI(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) updateAPI(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	a, err := parseAPI(b)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	a.ServiceID, a.ID = r.PathValue("sid"), r.PathValue("id")
-	if err := s.store.UpdateAPI(r.Context(), a); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, a)
+	save(s, w, r, http.StatusOK, parseAPI, func(a *config.API) { a.ServiceID, a.ID = r.PathValue("sid"), r.PathValue("id") },
+		s.store.UpdateAPI, nil)
 }
 
 func (s *server) deleteAPI(w http.ResponseWriter, r *http.Request) {

@@ -14,40 +14,14 @@ func (s *server) withWarnings(ch *config.Channel) *config.Channel {
 	return ch
 }
 
+func (s *server) channelView(ch *config.Channel) any { return s.withWarnings(ch) }
+
 func (s *server) createChannel(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	ch, err := parseChannel(b)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.store.CreateChannel(r.Context(), ch); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, s.withWarnings(ch))
+	save(s, w, r, http.StatusCreated, parseChannel, nil, s.store.CreateChannel, s.channelView)
 }
 
 func (s *server) listChannels(w http.ResponseWriter, r *http.Request) {
-	p, err := parsePage(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	items, total, err := s.store.ListChannels(r.Context(), p)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	items = clampItems(items, p.Limit)
-	for i := range items {
-		s.withWarnings(&items[i])
-	}
-	writeJSON(w, http.StatusOK, newList(items, total))
+	listPage(s, w, r, s.store.ListChannels, func(ch *config.Channel) { s.withWarnings(ch) })
 }
 
 func (s *server) getChannel(w http.ResponseWriter, r *http.Request) {
@@ -60,22 +34,8 @@ func (s *server) getChannel(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) updateChannel(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	ch, err := parseChannel(b)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	ch.ID = r.PathValue("id")
-	if err := s.store.UpdateChannel(r.Context(), ch); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, s.withWarnings(ch))
+	save(s, w, r, http.StatusOK, parseChannel, func(ch *config.Channel) { ch.ID = r.PathValue("id") },
+		s.store.UpdateChannel, s.channelView)
 }
 
 func (s *server) deleteChannel(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -28,18 +29,10 @@ func (s *server) createRelease(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) listReleases(w http.ResponseWriter, r *http.Request) {
-	p, err := parsePage(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	sid := r.PathValue("sid")
-	items, total, err := s.store.ListReleases(r.Context(), sid, p)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newList(clampItems(items, p.Limit), total))
+	listPage(s, w, r, func(ctx context.Context, p store.Page) ([]config.Release, int, error) {
+		return s.store.ListReleases(ctx, sid, p)
+	}, nil)
 }
 
 // environmentList is {"items": [...]} without a total: there are at most

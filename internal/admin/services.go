@@ -2,38 +2,16 @@ package admin
 
 import (
 	"net/http"
+
+	"github.com/portico-gw/portico/internal/config"
 )
 
 func (s *server) createService(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	svc, err := parseService(b)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.store.CreateService(r.Context(), svc); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, svc)
+	save(s, w, r, http.StatusCreated, parseService, nil, s.store.CreateService, nil)
 }
 
 func (s *server) listServices(w http.ResponseWriter, r *http.Request) {
-	p, err := parsePage(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	items, total, err := s.store.ListServices(r.Context(), p)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newList(clampItems(items, p.Limit), total))
+	listPage(s, w, r, s.store.ListServices, nil)
 }
 
 func (s *server) getService(w http.ResponseWriter, r *http.Request) {
@@ -46,22 +24,8 @@ func (s *server) getService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) updateService(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	svc, err := parseService(b)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	svc.ID = r.PathValue("id")
-	if err := s.store.UpdateService(r.Context(), svc); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, svc)
+	save(s, w, r, http.StatusOK, parseService, func(svc *config.Service) { svc.ID = r.PathValue("id") },
+		s.store.UpdateService, nil)
 }
 
 func (s *server) deleteService(w http.ResponseWriter, r *http.Request) {
