@@ -225,7 +225,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, x *exchange, api *snapshot.API
 	for try := 0; try < tries; try++ {
 		node := api.URL
 		if ch != nil {
-			i := ch.Balancer.Next(&tried)
+			i := ch.Pick(&tried, time.Now().UnixNano())
 			tried.Add(i)
 			node = &ch.Nodes[i]
 		}
@@ -240,6 +240,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, x *exchange, api *snapshot.API
 		tryStart := time.Now()
 		err := node.Client.DoDeadline(req, up, deadline)
 		if err == nil {
+			node.Health.OK()
 			x.headerTime = time.Since(tryStart)
 			x.upStatus = up.StatusCode()
 			p.relay(ctx, up)
@@ -256,6 +257,9 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, x *exchange, api *snapshot.API
 			break
 		}
 		reached = !upstream.IsDialError(err) && !errors.Is(err, fasthttp.ErrNoFreeConns)
+		if upstream.IsDialError(err) {
+			node.Health.Fail(time.Now().UnixNano(), int64(snapshot.FailTimeout))
+		}
 		// A connect failure never reached the node: always try again. A
 		// request that may have reached it goes again only when repeating
 		// it is harmless and its body can be sent again.

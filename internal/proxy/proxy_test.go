@@ -246,6 +246,10 @@ func TestRetryAndFailureStatuses(t *testing.T) {
 	if hits.Load() != 20 {
 		t.Fatalf("live node got %d calls, want 20", hits.Load())
 	}
+	mixed := p.src.Current().Channels["ch-mixed"]
+	if !mixed.Nodes[0].Health.Down(time.Now().UnixNano()) || mixed.Nodes[1].Health.Down(time.Now().UnixNano()) {
+		t.Fatal("the refusing node must be out of the rotation, the live one in it")
+	}
 	if r := do(p, "GET", "/dead", nil); r.status != 502 {
 		t.Fatalf("all nodes dead: %d, want 502", r.status)
 	}

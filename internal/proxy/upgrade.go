@@ -89,13 +89,15 @@ func (p *Proxy) dialUpgrade(api *snapshot.API, deadline time.Time) (net.Conn, *s
 	var tried balancer.Tried
 	var lastErr error
 	for range 1 + ch.Retries {
-		i := ch.Balancer.Next(&tried)
+		i := ch.Pick(&tried, time.Now().UnixNano())
 		tried.Add(i)
 		n := &ch.Nodes[i]
 		c, err := n.Client.DialTimeout(n.Addr, time.Until(deadline))
 		if err == nil {
+			n.Health.OK()
 			return c, n, nil
 		}
+		n.Health.Fail(time.Now().UnixNano(), int64(snapshot.FailTimeout))
 		lastErr = err
 		if !time.Now().Before(deadline) {
 			break

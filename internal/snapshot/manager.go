@@ -3,6 +3,7 @@ package snapshot
 import (
 	"context"
 	"log/slog"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -77,21 +78,44 @@ func (m *Manager) Run(ctx context.Context) {
 
 // Status is what the admin API shows of the data plane.
 type Status struct {
-	Revision     int64     `json:"revision"`
-	BuiltAt      time.Time `json:"built_at"`
-	APIs         int       `json:"apis"`
-	DisabledAPIs []Problem `json:"disabled_apis"`
+	Revision     int64        `json:"revision"`
+	BuiltAt      time.Time    `json:"built_at"`
+	APIs         int          `json:"apis"`
+	DisabledAPIs []Problem    `json:"disabled_apis"`
+	DownNodes    []NodeStatus `json:"down_nodes"`
+}
+
+// NodeStatus is a channel node out of the rotation after a failed connect.
+type NodeStatus struct {
+	ChannelID string    `json:"channel_id"`
+	Addr      string    `json:"addr"`
+	Until     time.Time `json:"until"`
 }
 
 // Status describes the current snapshot.
 func (m *Manager) Status() any {
 	s := m.current.Load()
 	if s == nil {
-		return Status{DisabledAPIs: []Problem{}}
+		return Status{DisabledAPIs: []Problem{}, DownNodes: []NodeStatus{}}
 	}
 	p := s.Problems
 	if p == nil {
 		p = []Problem{}
 	}
-	return Status{Revision: s.Revision, BuiltAt: s.BuiltAt, APIs: len(s.APIs), DisabledAPIs: p}
+	down := []NodeStatus{}
+	now := time.Now().UnixNano()
+	for id, ch := range s.Channels {
+		for _, n := range ch.Nodes {
+			if n.Health.Down(now) {
+				down = append(down, NodeStatus{ChannelID: id, Addr: n.Addr, Until: time.Unix(0, n.Health.DownUntil()).UTC()})
+			}
+		}
+	}
+	sort.Slice(down, func(i, j int) bool {
+		if down[i].ChannelID != down[j].ChannelID {
+			return down[i].ChannelID < down[j].ChannelID
+		}
+		return down[i].Addr < down[j].Addr
+	})
+	return Status{Revision: s.Revision, BuiltAt: s.BuiltAt, APIs: len(s.APIs), DisabledAPIs: p, DownNodes: down}
 }

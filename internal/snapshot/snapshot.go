@@ -35,6 +35,8 @@ type Snapshot struct {
 	APIs []*API
 	// Problems lists the APIs that could not be compiled and are not served.
 	Problems []Problem
+	// Channels holds every compiled channel, by id.
+	Channels map[string]*Channel
 
 	envs    map[string]*router.Table // default host, by environment
 	domains map[string]*domain       // custom domains, lower-case host
@@ -90,6 +92,32 @@ type Node struct {
 	Host   string // the Host header sent
 	HTTPS  bool
 	Client *fasthttp.HostClient
+	// Health is shared with the node of the same address in the previous
+	// snapshot, so a configuration change does not forget a dead node.
+	Health *balancer.Health
+}
+
+// FailTimeout is how long a node that failed a connect stays out of the
+// rotation.
+const FailTimeout = 10 * time.Second
+
+// Pick chooses the node for the next try: the balancer's next node that is
+// neither tried for this request nor out of the rotation. When every node is
+// down it still answers one, as nginx does: a node may be back before its
+// time is up, and failing without a try helps no one.
+func (c *Channel) Pick(tried *balancer.Tried, now int64) int {
+	first := -1
+	for range len(c.Nodes) {
+		i := c.Balancer.Next(tried)
+		if !c.Nodes[i].Health.Down(now) {
+			return i
+		}
+		if first < 0 {
+			first = i
+		}
+		tried.Add(i) // down: not again for this request while others remain
+	}
+	return first
 }
 
 // Mock is a fixed answer.
@@ -186,17 +214,14 @@ type Builder struct {
 func (b *Builder) Build(st *config.State) *Snapshot {
 	s := &Snapshot{
 		Revision: st.Revision,
+		Channels: map[string]*Channel{},
 		BuiltAt:  time.Now().UTC(),
 		envs:     map[string]*router.Table{},
 		domains:  map[string]*domain{},
 	}
-	prevChannels := map[string]*Channel{}
+	var prevChannels map[string]*Channel
 	if b.prev != nil {
-		for _, a := range b.prev.APIs {
-			if a.Channel != nil {
-				prevChannels[a.Channel.ID] = a.Channel
-			}
-		}
+		prevChannels = b.prev.Channels
 	}
 	channels := map[string]*Channel{}
 	channelErr := map[string]error{}
@@ -209,6 +234,7 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 		}
 		channels[c.ID] = ch
 	}
+	s.Channels = channels
 
 	defaultRoutes := map[string][]router.Route{}
 	domainRoutes := map[string]map[string][]router.Route{} // host -> env -> routes
@@ -315,7 +341,15 @@ func (b *Builder) compileChannel(c *config.Channel, prev *Channel) (*Channel, er
 		if err != nil {
 			return nil, fmt.Errorf("channel %s: %v", c.ID, err)
 		}
-		ch.Nodes = append(ch.Nodes, Node{Addr: addr, Host: host, HTTPS: https, Client: client})
+		health := &balancer.Health{}
+		if prev != nil {
+			for _, pn := range prev.Nodes {
+				if pn.Addr == addr {
+					health = pn.Health
+				}
+			}
+		}
+		ch.Nodes = append(ch.Nodes, Node{Addr: addr, Host: host, HTTPS: https, Client: client, Health: health})
 		weights[i] = n.W()
 		fmt.Fprintf(&fp, "%s=%d;", addr, n.W())
 	}
@@ -411,7 +445,7 @@ func (b *Builder) urlNode(raw string) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{Addr: addr, Host: hostport, HTTPS: https, Client: client}, nil
+	return &Node{Addr: addr, Host: hostport, HTTPS: https, Client: client, Health: &balancer.Health{}}, nil
 }
 
 func compileBackendPath(p string, pat config.PathPattern) ([]pathPart, error) {

@@ -3,7 +3,9 @@ package snapshot
 import (
 	"fmt"
 	"testing"
+	"time"
 
+	"github.com/portico-gw/portico/internal/balancer"
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/router"
 	"github.com/portico-gw/portico/internal/upstream"
@@ -217,5 +219,37 @@ func BenchmarkLookup(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestPickSkipsDownNodesAndHealthSurvivesRebuilds(t *testing.T) {
+	b := &Builder{Pool: upstream.NewPool()}
+	apis := []config.API{testAPI("a", "GET", "/a", config.Backend{Type: "channel", ChannelID: "ch-1"})}
+	state := func(rev int64, weights ...int) *config.State {
+		return &config.State{Revision: rev, Channels: []config.Channel{testChannel("ch-1", weights...)},
+			Published: []config.Published{{Service: config.Service{ID: "svc"}, Environment: "release", Version: "v1", APIs: apis}}}
+	}
+	s := b.Build(state(1, 1, 1, 1))
+	ch := s.Channels["ch-1"]
+	now := time.Now().UnixNano()
+	ch.Nodes[1].Health.Fail(now, int64(FailTimeout))
+	for range 30 {
+		var tried balancer.Tried
+		if i := ch.Pick(&tried, now); i == 1 {
+			t.Fatal("a down node was picked while healthy ones remain")
+		}
+	}
+	// New weights, same addresses: the node is still known to be down.
+	s2 := b.Build(state(2, 2, 2, 2))
+	if !s2.Channels["ch-1"].Nodes[1].Health.Down(now) {
+		t.Fatal("a rebuild forgot that a node is down")
+	}
+	// Every node down: one is still tried.
+	for i := range ch.Nodes {
+		ch.Nodes[i].Health.Fail(now, int64(FailTimeout))
+	}
+	var tried balancer.Tried
+	if i := ch.Pick(&tried, now); i < 0 {
+		t.Fatal("with every node down a pick must still answer a node")
 	}
 }

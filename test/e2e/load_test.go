@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -82,6 +83,17 @@ func TestDeadNodeCostsNoFailedRequest(t *testing.T) {
 	}
 	if n := live.hits.Load(); n != 200 {
 		t.Errorf("live node saw %d requests, want 200", n)
+	}
+	// The refusing node is out of the rotation, and the admin API says so.
+	var st struct {
+		DownNodes []struct {
+			ChannelID string `json:"channel_id"`
+			Addr      string `json:"addr"`
+		} `json:"down_nodes"`
+	}
+	g.admin.do(http.MethodGet, "/status", nil, http.StatusOK, &st)
+	if len(st.DownNodes) != 1 || st.DownNodes[0].ChannelID != ch.ID || st.DownNodes[0].Addr != net.JoinHostPort(host, strconv.Itoa(port)) {
+		t.Errorf("down_nodes = %+v, want the dead node of %s", st.DownNodes, ch.ID)
 	}
 	// A failure at connect is retried whatever the method, even for a body
 	// too large to replay: it was never sent.
