@@ -38,8 +38,8 @@ func TestCustomDomainsAndSchemes(t *testing.T) {
 		{"SHOP.example.com:8080", "/items", 200, "shop items v1"},
 		{"shop.example.com", "/test/items", 200, "shop items v1"},
 		{"test.shop.example.com", "/items", 200, "shop items v1"},
-		{"test.shop.example.com", "/test/items", 404, ""}, // pinned: the path keeps its prefix
-		{"shop.example.com", "/other", 404, ""},           // a custom domain serves its own service
+		{"test.shop.example.com", "/test/items", 404, ""},  // pinned: the path keeps its prefix
+		{"shop.example.com", "/other", 404, ""},            // a custom domain serves its own service
 		{"gw.example.net", "/items", 200, "shop items v1"}, // still reachable by rule 2
 		{"gw.example.net", "/other", 200, "other"},
 	}
