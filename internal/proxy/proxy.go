@@ -90,14 +90,15 @@ type exchange struct {
 // reqState is the scratch space of one request, pooled so that serving a
 // request allocates nothing of the gateway's own.
 type reqState struct {
-	x       exchange
-	m       router.Match
-	idBuf   [64]byte
-	hostBuf [256]byte
-	pathBuf [512]byte
-	escBuf  [768]byte
-	xffBuf  [512]byte
-	uriBuf  []byte // grows to the longest URI seen, then is reused
+	x        exchange
+	m        router.Match
+	idBuf    [64]byte
+	hostBuf  [256]byte
+	pathBuf  [512]byte
+	escBuf   [768]byte
+	xffBuf   [512]byte
+	uriBuf   []byte // grows to the longest URI seen, then is reused
+	protoBuf [64]byte
 }
 
 var statePool = sync.Pool{New: func() any { return new(reqState) }}
@@ -423,13 +424,21 @@ var (
 // headers out (kept for an upgrade, which needs them), forwarding headers in.
 func prepareRequest(ctx *fasthttp.RequestCtx, st *reqState, upgrade bool) {
 	h := &ctx.Request.Header
-	if !upgrade {
-		removeConnectionTokens(h.Peek("Connection"), h.Del)
-		for _, k := range hopByHopRequests {
-			h.Del(k)
-		}
+	var proto []byte
+	if upgrade {
+		proto = append(st.protoBuf[:0], h.Peek("Upgrade")...)
+	}
+	removeConnectionTokens(h.Peek("Connection"), h.Del)
+	for _, k := range hopByHopRequests {
+		h.Del(k)
 	}
 	h.ResetConnectionClose()
+	if upgrade {
+		// An upgrade needs its two hop-by-hop headers on the next hop too;
+		// every other one stays behind.
+		h.Set("Connection", "Upgrade")
+		h.SetBytesV("Upgrade", proto)
+	}
 
 	// Every X-Forwarded-For line, in order, then the peer: the client is
 	// the right-most entry whatever the caller sent.
