@@ -98,8 +98,8 @@ func (l *AccessLog) Log(ctx *fasthttp.RequestCtx, x *exchange) {
 	b = appendField(b, "upstream_addr", x.upstreamAddr)
 	var ipBuf [64]byte
 	b = appendField(b, "client_ip", b2s(appendClientIP(ipBuf[:0], ctx.RemoteAddr())))
-	b = appendInt(b, "request_length", int64(ctx.Request.Header.ContentLength()))
-	b = appendInt(b, "response_length", int64(ctx.Response.Header.ContentLength()))
+	b = appendInt(b, "request_length", int64(x.requestLength(ctx)))
+	b = appendInt(b, "response_length", int64(responseLength(&ctx.Response)))
 	b = appendSeconds(b, "request_time", now.Sub(x.start))
 	b = appendSeconds(b, "upstream_connect_time", x.connectTime)
 	b = appendSeconds(b, "upstream_header_time", x.headerTime)
@@ -133,4 +133,25 @@ func appendSeconds(b []byte, k string, d time.Duration) []byte {
 	b = append(b, k...)
 	b = append(b, `":`...)
 	return strconv.AppendFloat(b, d.Seconds(), 'f', 3, 64)
+}
+
+// requestLength is the request body's size: the declared length, the bytes
+// counted for a chunked body, or 0 (fasthttp reports -2 for "no body").
+func (x *exchange) requestLength(ctx *fasthttp.RequestCtx) int {
+	if n := ctx.Request.Header.ContentLength(); n >= 0 {
+		return n
+	}
+	if x.bodyLimit != nil {
+		return x.bodyLimit.read
+	}
+	return 0
+}
+
+// responseLength is the body's size: known for a buffered body; for a
+// streamed one the declared length, or 0 while a chunked one is unknown.
+func responseLength(r *fasthttp.Response) int {
+	if !r.IsBodyStream() {
+		return len(r.Body())
+	}
+	return max(r.Header.ContentLength(), 0)
 }

@@ -65,7 +65,7 @@ func TestAccessLogLine(t *testing.T) {
 			t.Errorf("field %q missing from %s", k, lines[0])
 		}
 	}
-	want := map[string]any{"request_id": "req-7", "service_id": "svc-1", "environment": "release", "api_id": "api-1",
+	want := map[string]any{"request_length": float64(0), "response_length": float64(1), "request_id": "req-7", "service_id": "svc-1", "environment": "release", "api_id": "api-1",
 		"host": "shop.example.com", "method": "GET", "uri": "/release/m?q=\"1\"", "status": float64(201), "client_ip": "10.9.8.7"}
 	for k, v := range want {
 		if rec[k] != v {

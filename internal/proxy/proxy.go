@@ -386,12 +386,14 @@ const errBodyAborted = proxyError("the body was not read to its end")
 type limitedBody struct {
 	r    io.Reader
 	left int
+	read int
 	over bool
 }
 
 func (l *limitedBody) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.left -= n
+	l.read += n
 	if l.left < 0 {
 		l.over = true
 		return 0, errBodyTooLarge
