@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // serveConfig holds the flags of `portico serve` (SPEC 1).
@@ -18,7 +19,9 @@ type serveConfig struct {
 	Networks    []string
 	AccessLog   string
 	MaxBody     int64
-	DrainPeriod string
+	Drain       time.Duration
+	ReadTimeout time.Duration
+	IdleTimeout time.Duration
 }
 
 // parseServeFlags reads flags, each defaulting to its PORTICO_* variable and
@@ -36,7 +39,9 @@ func parseServeFlags(args []string, getenv func(string) string) (*serveConfig, e
 	fs.StringVar(&networks, "networks", "default", "comma-separated networks this instance reaches, its own first")
 	fs.StringVar(&c.AccessLog, "access-log", "stdout", "access log: a file path, stdout, or off")
 	fs.StringVar(&maxBody, "max-body", "16MiB", "largest request body accepted (e.g. 512KiB, 16MiB, 1GiB)")
-	fs.StringVar(&c.DrainPeriod, "drain-timeout", "30s", "how long SIGTERM waits for in-flight requests")
+	fs.DurationVar(&c.Drain, "drain-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", 60*time.Second, "time a client has to send a whole request, headers and body")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 90*time.Second, "how long an idle keep-alive client connection is kept")
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		name := "PORTICO_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -62,6 +67,14 @@ func parseServeFlags(args []string, getenv func(string) string) (*serveConfig, e
 	}
 	if len(c.Networks) == 0 {
 		return nil, fmt.Errorf("--networks must name at least one network")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"drain-timeout", c.Drain}, {"read-timeout", c.ReadTimeout}, {"idle-timeout", c.IdleTimeout}} {
+		if d.v <= 0 {
+			return nil, fmt.Errorf("--%s must be a positive duration such as 30s", d.name)
+		}
 	}
 	var err error
 	if c.MaxBody, err = parseSize(maxBody); err != nil {

@@ -35,6 +35,9 @@ func TestFlagsErrors(t *testing.T) {
 		{"--max-body", "lots"},
 		{"--networks", " , "},
 		{"--no-such-flag"},
+		{"--read-timeout", "0s"},
+		{"--idle-timeout", "soon"},
+		{"--drain-timeout", "-1s"},
 		{"extra"},
 	} {
 		if _, err := parseServeFlags(args, none); err == nil {

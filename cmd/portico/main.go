@@ -36,12 +36,8 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// Server timeouts of the proxy port; see docs/configuration.md.
-const (
-	readTimeout  = 60 * time.Second // request header and body from a client
-	idleTimeout  = 90 * time.Second // keep-alive wait for the next request
-	adminTimeout = 30 * time.Second
-)
+// adminTimeout bounds one admin API exchange.
+const adminTimeout = 30 * time.Second
 
 func main() {
 	if len(os.Args) < 2 {
@@ -88,10 +84,7 @@ func versionString() string {
 }
 
 func serve(cfg *serveConfig, log *slog.Logger) error {
-	drain, err := time.ParseDuration(cfg.DrainPeriod)
-	if err != nil || drain <= 0 {
-		return fmt.Errorf("--drain-timeout: %q is not a duration such as 30s", cfg.DrainPeriod)
-	}
+	drain := cfg.Drain
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
@@ -140,8 +133,8 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		NoDefaultDate:         true,
 		StreamRequestBody:     true,
 		MaxRequestBodySize:    int(cfg.MaxBody),
-		ReadTimeout:           readTimeout,
-		IdleTimeout:           idleTimeout,
+		ReadTimeout:           cfg.ReadTimeout,
+		IdleTimeout:           cfg.IdleTimeout,
 		ReadBufferSize:        16 << 10,
 		ErrorHandler:          px.ErrorHandler,
 		CloseOnShutdown:       true,
@@ -166,7 +159,7 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       adminTimeout,
 		WriteTimeout:      adminTimeout,
-		IdleTimeout:       idleTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
 	}
 	errs := make(chan error, 2)
 	go func() { errs <- proxySrv.Serve(proxyLn) }()
