@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,6 +48,9 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		cfg, err := parseServeFlags(os.Args[2:], os.Getenv)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0) // the flag set printed the usage
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "portico serve:", err)
 			os.Exit(2)
