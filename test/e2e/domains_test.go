@@ -114,3 +114,16 @@ func TestPublishCollisionAndDisabledAPIs(t *testing.T) {
 		t.Fatalf("disabled APIs on a healthy configuration: %+v", st)
 	}
 }
+
+// TestNodeByDNSName: a node named by a DNS name (here localhost) is
+// resolved by the gateway, not only nodes given as IP addresses.
+func TestNodeByDNSName(t *testing.T) {
+	t.Parallel()
+	b := newBackend(t, "named")
+	g := startGateway(t)
+	ch := g.admin.createChannel(httpChannel(node{Host: "localhost", Port: b.port, Weight: 1}))
+	g.admin.publishedService("named", channelAPI("named", "GET", "/named", ch.ID, "/"))
+	if e := decodeEcho(t, g.get("/named")); e.Backend != "named" {
+		t.Fatalf("reached %q, want the node named localhost", e.Backend)
+	}
+}
