@@ -177,7 +177,24 @@ func isIdent(s string) bool {
 
 // BackendPathParams returns the {name} references in a backend path.
 func BackendPathParams(p string) ([]string, error) {
+	parts, err := ParseBackendPath(p)
+	if err != nil {
+		return nil, err
+	}
 	var names []string
+	for _, part := range parts {
+		if part.Param != "" {
+			names = append(names, part.Param)
+		}
+	}
+	return names, nil
+}
+
+// ParseBackendPath splits a backend path into literal runs and {name}
+// references, in order.
+func ParseBackendPath(p string) ([]Segment, error) {
+	var parts []Segment
+	lit := 0 // start of the current literal run
 	for i := 0; i < len(p); i++ {
 		switch p[i] {
 		case '{':
@@ -189,11 +206,18 @@ func BackendPathParams(p string) ([]string, error) {
 			if !isIdent(name) {
 				return nil, fmt.Errorf("parameter name %q must be letters, digits and _", name)
 			}
-			names = append(names, name)
+			if i > lit {
+				parts = append(parts, Segment{Literal: p[lit:i]})
+			}
+			parts = append(parts, Segment{Param: name})
 			i += j
+			lit = i + 1
 		case '}':
 			return nil, fmt.Errorf("has a } without {")
 		}
 	}
-	return names, nil
+	if lit < len(p) {
+		parts = append(parts, Segment{Literal: p[lit:]})
+	}
+	return parts, nil
 }

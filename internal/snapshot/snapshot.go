@@ -453,27 +453,21 @@ func compileBackendPath(p string, pat config.PathPattern) ([]pathPart, error) {
 	for i, name := range pat.Params() {
 		index[name] = i
 	}
-	var parts []pathPart
-	for len(p) > 0 {
-		i := strings.IndexByte(p, '{')
-		if i < 0 {
-			parts = append(parts, pathPart{literal: p, param: -1})
-			break
+	segs, err := config.ParseBackendPath(p)
+	if err != nil {
+		return nil, fmt.Errorf("backend.path %v", err)
+	}
+	parts := make([]pathPart, 0, len(segs))
+	for _, seg := range segs {
+		if seg.Param == "" {
+			parts = append(parts, pathPart{literal: seg.Literal, param: -1})
+			continue
 		}
-		if i > 0 {
-			parts = append(parts, pathPart{literal: p[:i], param: -1})
-		}
-		j := strings.IndexByte(p[i:], '}')
-		if j < 0 {
-			return nil, fmt.Errorf("backend.path has an unclosed {")
-		}
-		name := p[i+1 : i+j]
-		k, ok := index[name]
+		k, ok := index[seg.Param]
 		if !ok {
-			return nil, fmt.Errorf("backend.path uses {%s}, which frontend.path does not define", name)
+			return nil, fmt.Errorf("backend.path uses {%s}, which frontend.path does not define", seg.Param)
 		}
 		parts = append(parts, pathPart{param: k})
-		p = p[i+j+1:]
 	}
 	return parts, nil
 }

@@ -105,22 +105,25 @@ func TestBrokenAPIIsDisabledNotTheSnapshot(t *testing.T) {
 	}
 }
 
+// oneChannelState is a configuration of one channel with the given weights and
+// one API bound to it.
+func oneChannelState(rev int64, weights ...int) *config.State {
+	apis := []config.API{testAPI("a", "GET", "/a", config.Backend{Type: "channel", ChannelID: "ch-1"})}
+	return &config.State{Revision: rev, Channels: []config.Channel{testChannel("ch-1", weights...)},
+		Published: []config.Published{{Service: config.Service{ID: "svc"}, Environment: "release", Version: "v1", APIs: apis}}}
+}
+
 func TestBalancerCarriedAcrossUnchangedChannels(t *testing.T) {
 	b := &Builder{Pool: upstream.NewPool()}
-	apis := []config.API{testAPI("a", "GET", "/a", config.Backend{Type: "channel", ChannelID: "ch-1"})}
-	state := func(rev int64, weights ...int) *config.State {
-		return &config.State{Revision: rev, Channels: []config.Channel{testChannel("ch-1", weights...)},
-			Published: []config.Published{{Service: config.Service{ID: "svc"}, Environment: "release", Version: "v1", APIs: apis}}}
-	}
-	s1 := b.Build(state(1, 1, 2))
-	s2 := b.Build(state(2, 1, 2))
+	s1 := b.Build(oneChannelState(1, 1, 2))
+	s2 := b.Build(oneChannelState(2, 1, 2))
 	if s1.APIs[0].Channel.Balancer != s2.APIs[0].Channel.Balancer {
 		t.Fatal("an unchanged channel must keep its balancer position across snapshots")
 	}
 	if s1.APIs[0].Channel.Nodes[0].Client != s2.APIs[0].Channel.Nodes[0].Client {
 		t.Fatal("an unchanged node must keep its connection pool")
 	}
-	s3 := b.Build(state(3, 2, 2))
+	s3 := b.Build(oneChannelState(3, 2, 2))
 	if s3.APIs[0].Channel.Balancer == s2.APIs[0].Channel.Balancer {
 		t.Fatal("new weights need a new balancer")
 	}
@@ -224,12 +227,7 @@ func BenchmarkLookup(b *testing.B) {
 
 func TestPickSkipsDownNodesAndHealthSurvivesRebuilds(t *testing.T) {
 	b := &Builder{Pool: upstream.NewPool()}
-	apis := []config.API{testAPI("a", "GET", "/a", config.Backend{Type: "channel", ChannelID: "ch-1"})}
-	state := func(rev int64, weights ...int) *config.State {
-		return &config.State{Revision: rev, Channels: []config.Channel{testChannel("ch-1", weights...)},
-			Published: []config.Published{{Service: config.Service{ID: "svc"}, Environment: "release", Version: "v1", APIs: apis}}}
-	}
-	s := b.Build(state(1, 1, 1, 1))
+	s := b.Build(oneChannelState(1, 1, 1, 1))
 	ch := s.Channels["ch-1"]
 	now := time.Now().UnixNano()
 	ch.Nodes[1].Health.Fail(now, int64(FailTimeout))
@@ -240,7 +238,7 @@ func TestPickSkipsDownNodesAndHealthSurvivesRebuilds(t *testing.T) {
 		}
 	}
 	// New weights, same addresses: the node is still known to be down.
-	s2 := b.Build(state(2, 2, 2, 2))
+	s2 := b.Build(oneChannelState(2, 2, 2, 2))
 	if !s2.Channels["ch-1"].Nodes[1].Health.Down(now) {
 		t.Fatal("a rebuild forgot that a node is down")
 	}
