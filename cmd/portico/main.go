@@ -24,9 +24,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/portico-gw/portico/internal/admin"
+	"github.com/portico-gw/portico/internal/h1"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/snapshot"
 	"github.com/portico-gw/portico/internal/store"
@@ -103,6 +102,7 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 	}
 
 	pool := upstream.NewPool()
+	defer pool.Close()
 	snaps := snapshot.NewManager(st, pool, log)
 	if err := snaps.Refresh(ctx); err != nil {
 		return fmt.Errorf("loading the configuration: %w", err)
@@ -128,21 +128,13 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		defer acc.Close()
 	}
 
-	px := proxy.New(proxy.Options{Source: snaps, Log: log, AccessLog: acc, Pool: pool, MaxBody: int(cfg.MaxBody)})
-	proxySrv := &fasthttp.Server{
-		Handler:               px.Handler,
-		Name:                  "portico",
-		NoDefaultServerHeader: true,
-		NoDefaultContentType:  true,
-		NoDefaultDate:         true,
-		StreamRequestBody:     true,
-		MaxRequestBodySize:    int(cfg.MaxBody),
-		ReadTimeout:           cfg.ReadTimeout,
-		IdleTimeout:           cfg.IdleTimeout,
-		ReadBufferSize:        16 << 10,
-		ErrorHandler:          px.ErrorHandler,
-		CloseOnShutdown:       true,
-		Logger:                fasthttpLogger{log},
+	px := proxy.New(proxy.Options{Source: snaps, Log: log, AccessLog: acc, MaxBody: cfg.MaxBody})
+	proxySrv := &h1.Server{
+		Handler:      px,
+		ReadTimeout:  cfg.ReadTimeout,
+		IdleTimeout:  cfg.IdleTimeout,
+		WriteTimeout: cfg.ReadTimeout,
+		Log:          log,
 	}
 	proxyLn, err := net.Listen("tcp", cfg.ProxyAddr)
 	if err != nil {
@@ -185,7 +177,7 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 	log.Info("draining", "timeout", drain.String())
 	shutCtx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	if err := proxySrv.ShutdownWithContext(shutCtx); err != nil {
+	if err := proxySrv.Shutdown(shutCtx); err != nil {
 		log.Warn("drain ended before every request finished", "error", err)
 	}
 	_ = adminSrv.Shutdown(shutCtx)
@@ -258,10 +250,4 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-type fasthttpLogger struct{ log *slog.Logger }
-
-func (l fasthttpLogger) Printf(format string, args ...any) {
-	l.log.Warn(fmt.Sprintf(format, args...), "component", "proxy-server")
 }

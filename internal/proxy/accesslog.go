@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/valyala/fasthttp"
+	"github.com/portico-gw/portico/internal/h1"
 )
 
 // AccessLog writes one JSON object a line per request (SPEC 5). Lines are
@@ -65,7 +65,7 @@ func (l *AccessLog) Close() error {
 }
 
 // Log writes the line of one finished exchange.
-func (l *AccessLog) Log(ctx *fasthttp.RequestCtx, x *exchange) {
+func (l *AccessLog) Log(hx *h1.Exchange, x *exchange) {
 	bp := l.pool.Get().(*[]byte)
 	b := (*bp)[:0]
 	now := time.Now()
@@ -82,28 +82,24 @@ func (l *AccessLog) Log(ctx *fasthttp.RequestCtx, x *exchange) {
 	b = appendField(b, "environment", env)
 	b = appendField(b, "api_id", api)
 	b = appendField(b, "host", b2s(x.host))
-	b = appendField(b, "method", b2s(ctx.Method()))
-	uri := x.uri
-	if uri == nil {
-		uri = ctx.RequestURI()
-	}
-	b = appendField(b, "uri", b2s(uri))
+	b = appendField(b, "method", b2s(hx.Req.Method))
+	b = appendField(b, "uri", b2s(hx.Req.Target))
 	scheme := "http"
-	if ctx.IsTLS() {
+	if hx.IsTLS() {
 		scheme = "https"
 	}
 	b = appendField(b, "scheme", scheme)
-	b = appendInt(b, "status", int64(ctx.Response.StatusCode()))
+	b = appendInt(b, "status", int64(hx.Status))
 	b = appendInt(b, "upstream_status", int64(x.upStatus))
 	b = appendField(b, "upstream_addr", x.upstreamAddr)
 	var ipBuf [64]byte
-	b = appendField(b, "client_ip", b2s(appendClientIP(ipBuf[:0], ctx.RemoteAddr())))
-	b = appendInt(b, "request_length", int64(x.requestLength(ctx)))
-	b = appendInt(b, "response_length", int64(responseLength(&ctx.Response)))
+	b = appendField(b, "client_ip", b2s(appendClientIP(ipBuf[:0], hx.RemoteAddr())))
+	b = appendInt(b, "request_length", hx.Body.N())
+	b = appendInt(b, "response_length", hx.Written)
 	b = appendSeconds(b, "request_time", now.Sub(x.start))
 	b = appendSeconds(b, "upstream_connect_time", x.connectTime)
 	b = appendSeconds(b, "upstream_header_time", x.headerTime)
-	b = appendSeconds(b, "upstream_response_time", x.headerTime)
+	b = appendSeconds(b, "upstream_response_time", x.responseTime)
 	b = appendField(b, "app_id", "")
 	b = appendField(b, "error", x.errMsg)
 	b = append(b, "}\n"...)
@@ -133,25 +129,4 @@ func appendSeconds(b []byte, k string, d time.Duration) []byte {
 	b = append(b, k...)
 	b = append(b, `":`...)
 	return strconv.AppendFloat(b, d.Seconds(), 'f', 3, 64)
-}
-
-// requestLength is the request body's size: the declared length, the bytes
-// counted for a chunked body, or 0 (fasthttp reports -2 for "no body").
-func (x *exchange) requestLength(ctx *fasthttp.RequestCtx) int {
-	if n := ctx.Request.Header.ContentLength(); n >= 0 {
-		return n
-	}
-	if x.bodyLimit != nil {
-		return x.bodyLimit.read
-	}
-	return 0
-}
-
-// responseLength is the body's size: known for a buffered body; for a
-// streamed one the declared length, or 0 while a chunked one is unknown.
-func responseLength(r *fasthttp.Response) int {
-	if !r.IsBodyStream() {
-		return len(r.Body())
-	}
-	return max(r.Header.ContentLength(), 0)
 }

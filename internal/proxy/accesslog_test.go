@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/valyala/fasthttp"
 
 	"github.com/portico-gw/portico/internal/config"
 )
@@ -37,13 +34,7 @@ func TestAccessLogLine(t *testing.T) {
 	acc := NewAccessLog(&out)
 	p = New(Options{Source: p.src, Log: slog.New(slog.DiscardHandler), AccessLog: acc})
 
-	var req fasthttp.Request
-	req.SetRequestURI("/release/m?q=\"1\"")
-	req.Header.SetHost("Shop.Example.com")
-	req.Header.Set("X-Request-Id", "req-7")
-	var ctx fasthttp.RequestCtx
-	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(10, 9, 8, 7), Port: 1}, nil)
-	p.Handler(&ctx)
+	doHost(p, "10.9.8.7:1", "Shop.Example.com", "GET", "/release/m?q=\"1\"", map[string]string{"X-Request-Id": "req-7"})
 	do(p, "GET", "/nowhere", nil)
 	do(p, "GET", "/up/x?y=1", nil)
 	if err := acc.Close(); err != nil {

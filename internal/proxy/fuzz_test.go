@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/portico-gw/portico/internal/h1"
 )
 
 func FuzzEscapedPath(f *testing.F) {
@@ -39,13 +41,40 @@ func FuzzNormalizeHost(f *testing.F) {
 	})
 }
 
-func FuzzRemoveConnectionTokens(f *testing.F) {
+func FuzzConnectionTokens(f *testing.F) {
 	f.Add("close, X-A ,keep-alive,,x-b")
 	f.Fuzz(func(t *testing.T, v string) {
-		removeConnectionTokens([]byte(v), func(tok string) {
-			if tok == "" || tok != string(bytes.TrimSpace([]byte(tok))) {
+		for _, tok := range connectionTokens(nil, []h1.Field{{Name: []byte("Connection"), Value: []byte(v)}}) {
+			if len(tok) == 0 || !bytes.Equal(tok, bytes.TrimSpace(tok)) {
 				t.Fatalf("token %q from %q", tok, v)
 			}
-		})
+		}
+	})
+}
+
+func FuzzCleanPath(f *testing.F) {
+	for _, s := range []string{"/", "/a/../b", "//a//b/", "/a/./b/.", "/%2e%2e/x", "/a%2Fb", "/%zz", "/%00", "/a/b/../../../c", "/.."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, ok := cleanPath(nil, []byte(raw))
+		if !ok {
+			return
+		}
+		if len(got) == 0 || got[0] != '/' {
+			t.Fatalf("cleanPath(%q) = %q: not absolute", raw, got)
+		}
+		for _, seg := range strings.Split(string(got), "/")[1:] {
+			if seg == "." || seg == ".." {
+				t.Fatalf("cleanPath(%q) = %q keeps a dot segment", raw, got)
+			}
+		}
+		if strings.Contains(string(got), "//") {
+			t.Fatalf("cleanPath(%q) = %q keeps an empty segment", raw, got)
+		}
+		again, ok := cleanPath(nil, appendEscapedPath(nil, got))
+		if !ok || string(again) != string(got) {
+			t.Fatalf("cleanPath is not stable: %q -> %q -> %q", raw, got, again)
+		}
 	})
 }

@@ -1,26 +1,28 @@
 // Package proxy is the data plane: a request's way from accept to response.
 //
-// It runs on valyala/fasthttp rather than net/http: on this project's
-// benchmark (docs/performance.md) a net/http reverse proxy reaches about a
-// third of nginx's throughput, fasthttp about nine tenths, because it reuses
-// request and response objects and parses headers without allocating. The
-// price is HTTP/1.1 only on the proxy port; see docs/design.md.
+// The order every request takes:
+//
+//	accept -> strict framing checks (internal/h1) -> route (host, environment, path)
+//	       -> scheme -> body limit -> upstream exchange (pick, try, retry; internal/upstream)
+//	       -> relay the answer -> access log line (when the body is done)
+//
+// The proxy port runs on Portico's own HTTP/1.1 engine (internal/h1), not
+// on net/http or fasthttp; docs/design.md ("The engine") says why.
 package proxy
 
 import (
 	"bytes"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 	"unsafe"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/portico-gw/portico/internal/balancer"
+	"github.com/portico-gw/portico/internal/h1"
 	"github.com/portico-gw/portico/internal/router"
 	"github.com/portico-gw/portico/internal/snapshot"
 	"github.com/portico-gw/portico/internal/upstream"
@@ -42,8 +44,7 @@ type Proxy struct {
 	log     *slog.Logger
 	ids     *idGen
 	acc     *AccessLog
-	pool    *upstream.Pool
-	maxBody int
+	maxBody int64
 }
 
 // Options configures a Proxy.
@@ -51,10 +52,8 @@ type Options struct {
 	Source    Source
 	Log       *slog.Logger
 	AccessLog *AccessLog // nil: no access log
-	// Pool is the connection pool the snapshots' clients come from.
-	Pool *upstream.Pool
 	// MaxBody is the largest request body accepted (413 past it).
-	MaxBody int
+	MaxBody int64
 }
 
 // New returns a proxy serving what o.Source holds.
@@ -62,7 +61,7 @@ func New(o Options) *Proxy {
 	if o.MaxBody <= 0 {
 		o.MaxBody = DefaultMaxBody
 	}
-	return &Proxy{src: o.Source, log: o.Log, ids: newIDGen(), acc: o.AccessLog, pool: o.Pool, maxBody: o.MaxBody}
+	return &Proxy{src: o.Source, log: o.Log, ids: newIDGen(), acc: o.AccessLog, maxBody: o.MaxBody}
 }
 
 // DefaultMaxBody is the request body limit when none is configured.
@@ -77,154 +76,176 @@ type exchange struct {
 	start        time.Time
 	api          *snapshot.API
 	reqID        []byte
-	host         []byte // lower case, without port; the Host header is rewritten for the node
-	uri          []byte // the client's request URI; the request's is rewritten for the node
+	host         []byte // lower case, without port
 	upstreamAddr string
 	upStatus     int
 	connectTime  time.Duration
 	headerTime   time.Duration
+	responseTime time.Duration
 	errMsg       string
-	bodyLimit    *limitedBody // set when a chunked request body is counted
 }
 
 // reqState is the scratch space of one request, pooled so that serving a
 // request allocates nothing of the gateway's own.
 type reqState struct {
-	x        exchange
-	m        router.Match
-	idBuf    [64]byte
-	hostBuf  [256]byte
-	pathBuf  [512]byte
-	escBuf   [768]byte
-	xffBuf   [512]byte
-	uriBuf   []byte // grows to the longest URI seen, then is reused
-	protoBuf [64]byte
+	x       exchange
+	hx      *h1.Exchange
+	m       router.Match
+	resp    upstream.Response
+	ureq    upstream.Request
+	body    bytes.Reader
+	idBuf   [64]byte
+	hostBuf [256]byte
+	pathBuf []byte // the decoded, cleaned path
+	bpBuf   []byte // the backend path
+	escBuf  []byte // the backend path, escaped
+	head    []byte // the request head for the node
+	replay  []byte // a small request body, read whole
+	tokens  [][]byte
+	interim []h1.Field
+	copyBuf []byte
+
+	trailersFn func() []h1.Field
+	interimFn  func(int, []byte, []h1.Field)
 }
 
-var statePool = sync.Pool{New: func() any { return new(reqState) }}
+var statePool = sync.Pool{New: func() any {
+	st := &reqState{copyBuf: make([]byte, 32<<10)}
+	st.trailersFn = func() []h1.Field { return st.hx.Body.Trailers }
+	st.interimFn = st.relayInterim
+	return st
+}}
 
-// Handler serves one request.
-func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
+// ServeH1 serves one request of the HTTP/1.1 front end.
+func (p *Proxy) ServeH1(hx *h1.Exchange) {
 	st := statePool.Get().(*reqState)
+	st.hx = hx
 	x := &st.x
 	*x = exchange{start: time.Now()}
-	x.reqID = p.requestID(ctx, st.idBuf[:0])
-	x.host = normalizeHost(ctx.Host(), st.hostBuf[:0])
+	x.reqID = p.requestID(hx.Req.Fields, st.idBuf[:0])
+	x.host = normalizeHost(hx.Req.Host, st.hostBuf[:0])
+	p.serve(hx, st)
 	if p.acc != nil {
-		st.uriBuf = append(st.uriBuf[:0], ctx.RequestURI()...)
-		x.uri = st.uriBuf
-	}
-	p.serve(ctx, st)
-	ctx.Response.Header.SetBytesKV(hdrRequestID, x.reqID)
-	if p.acc != nil {
-		p.acc.Log(ctx, x)
+		p.acc.Log(hx, x)
 	}
 	*x = exchange{}
+	st.hx = nil
 	statePool.Put(st)
 }
 
-func (p *Proxy) serve(ctx *fasthttp.RequestCtx, st *reqState) {
+// RejectH1 answers a request that could not be read.
+func (p *Proxy) RejectH1(hx *h1.Exchange, err *h1.Error) {
+	x := exchange{start: time.Now(), reqID: p.ids.append(nil), errMsg: err.Msg}
+	p.fail(hx, &x, err.Status, err.Msg)
+	if p.acc != nil {
+		p.acc.Log(hx, &x)
+	}
+}
+
+func (p *Proxy) serve(hx *h1.Exchange, st *reqState) {
 	x := &st.x
+	req := &hx.Req
 	s := p.src.Current()
 	if s == nil {
-		p.fail(ctx, x, fasthttp.StatusServiceUnavailable, "the gateway is starting")
+		p.fail(hx, x, 503, "the gateway is starting")
+		return
+	}
+	path, ok := cleanPath(st.pathBuf[:0], req.Path)
+	st.pathBuf = path
+	if !ok {
+		p.fail(hx, x, 400, "malformed request path")
 		return
 	}
 	m := &st.m
-	api, path, res := s.Lookup(b2s(x.host), b2s(ctx.Method()), b2s(ctx.Path()), m)
+	api, rest, res := s.Lookup(b2s(x.host), b2s(req.Method), b2s(path), m)
 	switch res {
 	case router.NotFound:
-		p.fail(ctx, x, fasthttp.StatusNotFound, "no API matches this host, environment and path")
+		p.fail(hx, x, 404, "no API matches this host, environment and path")
 		return
 	case router.MethodNotAllowed:
-		ctx.Response.Header.Set("Allow", m.Allow)
-		p.fail(ctx, x, fasthttp.StatusMethodNotAllowed, "the path does not allow this method; allowed: "+m.Allow)
+		p.fail(hx, x, 405, "the path does not allow this method; allowed: "+m.Allow, "Allow", m.Allow)
 		return
 	}
 	x.api = api
 	scheme := snapshot.ProtoHTTP
-	if ctx.IsTLS() {
+	if hx.IsTLS() {
 		scheme = snapshot.ProtoHTTPS
 	}
 	if api.Protocols&scheme == 0 {
-		ctx.Response.Header.Set("Upgrade", "TLS/1.2, HTTP/1.1")
-		ctx.Response.Header.Set("Connection", "Upgrade")
-		p.fail(ctx, x, fasthttp.StatusUpgradeRequired, "this API is not served over this scheme")
+		p.fail(hx, x, 426, "this API is not served over this scheme", "Upgrade", "TLS/1.2, HTTP/1.1")
+		return
+	}
+	if req.ContentLength > p.maxBody {
+		// Refused before a byte of the body is read (and without 100
+		// Continue): the connection closes after a lingering read.
+		hx.SetClose()
+		p.fail(hx, x, 413, "the request body is over the limit")
 		return
 	}
 	if api.Mock != nil {
-		serveMock(ctx, api.Mock)
+		p.serveMock(hx, x, api.Mock)
 		return
 	}
-
 	// The route matched the decoded, cleaned path; the node gets the same
-	// path percent-encoded again (the upstream clients send it verbatim).
-	backendPath := appendEscapedPath(st.escBuf[:0], api.AppendBackendPath(st.pathBuf[:0], path, m))
-	req := &ctx.Request
-	clientClose := req.Header.ConnectionClose()
-	upgrade := isUpgrade(&req.Header)
-	prepareRequest(ctx, st, upgrade)
-	req.URI().SetPathBytes(backendPath)
-
-	if upgrade {
-		p.serveUpgrade(ctx, x, api)
-		return
-	}
-	p.forward(ctx, x, api)
-	if clientClose {
-		ctx.SetConnectionClose()
-	}
+	// path percent-encoded again.
+	st.bpBuf = api.AppendBackendPath(st.bpBuf[:0], rest, m)
+	st.escBuf = appendEscapedPath(st.escBuf[:0], st.bpBuf)
+	p.forward(hx, st, api)
 }
 
-// forward sends the request to the API's backend, retrying per SPEC 3, and
-// leaves the answer (the node's or the gateway's error) in ctx.Response.
-func (p *Proxy) forward(ctx *fasthttp.RequestCtx, x *exchange, api *snapshot.API) {
-	req := &ctx.Request
-	deadline := x.start.Add(api.Timeout)
+// forward sends the request to the API's backend, retrying per the channel's
+// rules, and relays the answer or the gateway's error.
+func (p *Proxy) forward(hx *h1.Exchange, st *reqState, api *snapshot.API) {
+	x := &st.x
+	req := &hx.Req
+	upgrade := len(req.Upgrade) > 0 && api.WebSocket
+	hx.Body.SetLimit(p.maxBody)
 	replayable := true
-	switch n := req.Header.ContentLength(); {
-	case n > p.maxBody:
-		p.rejectBody(ctx, x)
-		return
-	case n >= 0 && n <= ReplayableBody:
+	ureq := &st.ureq
+	*ureq = upstream.Request{
+		HEAD:    string(req.Method) == "HEAD",
+		Upgrade: upgrade,
+		Timeout: api.Timeout,
+		Buf:     st.copyBuf,
+		Interim: st.interimFn,
+	}
+	switch {
+	case hx.Body.Empty():
+	case !req.Chunked && req.ContentLength <= ReplayableBody:
 		// Read whole so that a failed try can be sent again.
-		req.Body()
-	case req.IsBodyStream():
+		n := int(req.ContentLength)
+		if cap(st.replay) < n {
+			st.replay = make([]byte, n)
+		}
+		st.replay = st.replay[:n]
+		if _, err := readFull(&hx.Body, st.replay); err != nil {
+			p.clientBodyFailed(hx, x, err)
+			return
+		}
+		ureq.Length = req.ContentLength
+	default:
 		replayable = false
-		if n < 0 {
-			// Chunked: the length is known only at the end, so the body
-			// is counted on its way. Replacing the body stream of
-			// ctx.Request would release the stream being read, so the
-			// node gets a copy of the request around a counting reader.
-			out := fasthttp.AcquireRequest()
-			defer fasthttp.ReleaseRequest(out)
-			req.Header.CopyTo(&out.Header)
-			req.URI().CopyTo(out.URI())
-			x.bodyLimit = &limitedBody{r: ctx.RequestBodyStream(), left: p.maxBody}
-			out.SetBodyStream(x.bodyLimit, -1)
-			req = out
+		ureq.Body, ureq.Length = &hx.Body, req.ContentLength
+		if req.Chunked {
+			ureq.Length = -1
+			ureq.Trailers = st.trailersFn
 		}
 	}
-	idempotent := isIdempotent(req.Header.Method())
-
+	idempotent := isIdempotent(req.Method)
 	var (
-		ch       = api.Channel
-		tries    = 1
-		tried    balancer.Tried
-		lastErr  error
-		timedOut bool
-		reached  bool
+		ch      = api.Channel
+		tries   = 1
+		tried   balancer.Tried
+		lastErr *upstream.Error
 	)
 	if ch != nil {
 		tries += ch.Retries
 		if !ch.Balancer.Active() {
-			p.fail(ctx, x, fasthttp.StatusBadGateway, "the channel has no node with a weight above 0")
+			p.fail(hx, x, 502, "the channel has no node with a weight above 0")
 			return
 		}
 	}
-	up := fasthttp.AcquireResponse()
-	// Clock reads cost a few percent on this path; the first try starts at
-	// the request's own start time, later ones read the clock once each.
+	ureq.Deadline = x.start.Add(api.Timeout)
 	now := x.start
 	for try := 0; try < tries; try++ {
 		node := api.URL
@@ -233,259 +254,338 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, x *exchange, api *snapshot.API
 			tried.Add(i)
 			node = &ch.Nodes[i]
 		}
-		uri := req.URI()
-		if node.HTTPS {
-			uri.SetSchemeBytes(schemeHTTPS)
-		} else {
-			uri.SetSchemeBytes(schemeHTTP)
-		}
-		uri.SetHost(node.Host)
 		x.upstreamAddr = node.Addr
-		err := node.Client.DoDeadline(req, up, deadline)
+		st.head = p.appendHead(st.head[:0], hx, st, node, upgrade, ureq.Length)
+		ureq.Head = st.head
+		if replayable && ureq.Length > 0 {
+			st.body.Reset(st.replay)
+			ureq.Body = &st.body
+		}
+		err := node.Client.Do(ureq, &st.resp)
 		if err == nil {
 			node.Health.OK()
+			x.connectTime = st.resp.ConnectTime
 			if p.acc != nil {
 				x.headerTime = time.Since(now)
 			}
-			x.upStatus = up.StatusCode()
-			p.relay(ctx, up)
+			p.relay(hx, st, upgrade)
 			return
 		}
-		lastErr = err
-		if x.bodyLimit != nil && x.bodyLimit.over {
-			fasthttp.ReleaseResponse(up)
-			p.rejectBody(ctx, x)
+		var ue *upstream.Error
+		if !errors.As(err, &ue) {
+			ue = &upstream.Error{Op: "exchange", Status: 502, Reached: true, Err: err}
+		}
+		lastErr = ue
+		if ue.Client {
+			p.clientBodyFailed(hx, x, ue.Err)
 			return
 		}
 		now = time.Now()
-		if errors.Is(err, fasthttp.ErrTimeout) || !now.Before(deadline) {
-			timedOut = true
-			break
-		}
-		reached = !upstream.IsDialError(err) && !errors.Is(err, fasthttp.ErrNoFreeConns)
-		if upstream.IsDialError(err) { // a full pool is no fault of the node
+		if upstream.IsDialError(ue.Err) {
 			node.Health.Fail(now.UnixNano(), int64(snapshot.FailTimeout))
+		}
+		if ue.Timeout() || !now.Before(ureq.Deadline) {
+			break
 		}
 		// A connect failure never reached the node: always try again. A
 		// request that may have reached it goes again only when repeating
 		// it is harmless and its body can be sent again.
-		if reached && (!idempotent || !replayable) {
+		if ue.Reached && (!idempotent || !replayable) {
 			break
 		}
 	}
-	fasthttp.ReleaseResponse(up)
 	x.errMsg = lastErr.Error()
 	switch {
-	case timedOut:
-		p.fail(ctx, x, fasthttp.StatusGatewayTimeout, "the backend did not answer within the API's timeout")
-	case reached:
-		p.fail(ctx, x, fasthttp.StatusBadGateway, "the backend closed the connection or answered with an invalid response")
+	case lastErr.Timeout():
+		p.fail(hx, x, 504, "the backend did not answer within the API's timeout")
+	case lastErr.Reached:
+		p.fail(hx, x, 502, "the backend closed the connection or answered with an invalid response")
 	default:
-		p.fail(ctx, x, fasthttp.StatusBadGateway, "no backend node could be reached")
+		p.fail(hx, x, 502, "no backend node could be reached")
 	}
 }
 
-// Lingering close after a 413: the client may still be sending its body,
-// and closing a socket with unread data makes the kernel send a reset that
-// can destroy the answer before the client reads it. So the answer is
-// written, then the body is read and thrown away for a bounded time.
-const (
-	lingerTime  = 5 * time.Second
-	lingerBytes = 64 << 20
-)
+func readFull(b *h1.Body, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := b.Read(p[n:])
+		n += m
+		if err != nil {
+			if n == len(p) {
+				return n, nil
+			}
+			return n, err
+		}
+	}
+	return n, nil
+}
 
-// rejectBody answers 413 and closes the connection after a lingering read.
-func (p *Proxy) rejectBody(ctx *fasthttp.RequestCtx, x *exchange) {
-	p.fail(ctx, x, fasthttp.StatusRequestEntityTooLarge, "the request body is over the limit")
-	ctx.Response.Header.SetBytesKV(hdrRequestID, x.reqID)
-	ctx.Response.SetConnectionClose()
-	var raw bytes.Buffer
-	if _, err := ctx.Response.WriteTo(&raw); err != nil {
-		ctx.SetConnectionClose()
+// clientBodyFailed answers a request whose body could not be read: too
+// large (413), too slow (408) or malformed (400). The connection closes.
+func (p *Proxy) clientBodyFailed(hx *h1.Exchange, x *exchange, err error) {
+	hx.SetClose()
+	x.errMsg = "request body: " + err.Error()
+	status, msg := 400, "the request body could not be read: "+err.Error()
+	var he *h1.Error
+	switch {
+	case errors.As(err, &he) && he.Status == 413:
+		status, msg = 413, "the request body is over the limit"
+	case errors.As(err, &he):
+		status = he.Status
+	case isTimeout(err):
+		status, msg = 408, "the request body was not received in time"
+	}
+	if hx.Started() {
 		return
 	}
-	ctx.HijackSetNoResponse(true)
-	ctx.Hijack(func(c net.Conn) {
-		if _, err := c.Write(raw.Bytes()); err != nil {
-			return
+	p.fail(hx, x, status, msg)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// skipResponseField: hop-by-hop fields (RFC 9110 7.6.1) and the framing
+// fields the gateway writes itself, and the request id it sets.
+func skipResponseField(name []byte) bool {
+	switch len(name) {
+	case 2:
+		return equalFold(name, "te")
+	case 7:
+		return equalFold(name, "trailer") || equalFold(name, "upgrade")
+	case 10:
+		return equalFold(name, "connection") || equalFold(name, "keep-alive")
+	case 12:
+		return equalFold(name, "x-request-id")
+	case 14:
+		return equalFold(name, "content-length")
+	case 16:
+		return equalFold(name, "proxy-connection")
+	case 17:
+		return equalFold(name, "transfer-encoding")
+	case 18:
+		return equalFold(name, "proxy-authenticate")
+	case 19:
+		return equalFold(name, "proxy-authorization")
+	}
+	return false
+}
+
+// skipRequestField: the same, plus Host and the forwarding fields, which
+// the gateway rebuilds.
+func skipRequestField(name []byte) bool {
+	switch len(name) {
+	case 4:
+		return equalFold(name, "host")
+	case 15:
+		return equalFold(name, "x-forwarded-for")
+	case 16:
+		if equalFold(name, "x-forwarded-host") {
+			return true
 		}
-		if tc, ok := c.(interface{ CloseWrite() error }); ok {
-			_ = tc.CloseWrite()
+	case 17:
+		if equalFold(name, "x-forwarded-proto") {
+			return true
 		}
-		_ = c.SetReadDeadline(time.Now().Add(lingerTime))
-		_, _ = io.CopyN(io.Discard, c, lingerBytes)
-	})
+	}
+	return skipResponseField(name)
 }
 
-// relay moves the node's answer into ctx.Response. A body already read whole
-// (it had a Content-Length up to upstream.BufferedBody) is copied and the
-// node's connection goes back to its pool at once; any other body streams
-// to the client as it arrives. The node's response must not be ctx.Response
-// itself: fasthttp's body reader follows its response's header, and the
-// server rewrites ctx.Response's header (to chunked) while writing.
-func (p *Proxy) relay(ctx *fasthttp.RequestCtx, up *fasthttp.Response) {
-	resp := &ctx.Response
-	up.Header.CopyTo(&resp.Header)
-	resp.Header.ResetConnectionClose()
-	cleanResponse(&resp.Header)
-	n := up.Header.ContentLength()
-	if up.SkipBody || (n >= 0 && n <= upstream.BufferedBody) {
-		if !up.SkipBody {
-			resp.SetBody(up.Body())
+// connectionTokens collects the field names listed in Connection: they are
+// hop-by-hop too.
+func connectionTokens(dst [][]byte, fields []h1.Field) [][]byte {
+	for i := range fields {
+		if !fields[i].Is("connection") {
+			continue
 		}
-		_ = up.CloseBodyStream()
-		fasthttp.ReleaseResponse(up)
-		return
-	}
-	if n < 0 {
-		n = -1 // close-delimited or chunked: chunked to the client
-	}
-	resp.SetBodyStream(&streamedBody{up: up, pool: p.pool}, n)
-}
-
-// streamedBody relays a node's body to the client. The server closes it
-// with the write error, if any, once the body is written.
-type streamedBody struct {
-	up   *fasthttp.Response
-	pool *upstream.Pool
-	eof  bool
-}
-
-func (b *streamedBody) Read(p []byte) (int, error) {
-	n, err := b.up.BodyStream().Read(p)
-	if err == io.EOF {
-		if b.up.Header.ContentLength() == -1 && b.pool != nil && b.pool.PeerClosed(b.up.LocalAddr(), b.up.RemoteAddr()) {
-			// A chunked body whose connection closed before the last
-			// chunk: the client must see a broken body, not a complete one.
-			return n, io.ErrUnexpectedEOF
+		v := fields[i].Value
+		for len(v) > 0 {
+			var tok []byte
+			if j := bytes.IndexByte(v, ','); j >= 0 {
+				tok, v = v[:j], v[j+1:]
+			} else {
+				tok, v = v, nil
+			}
+			if tok = bytes.TrimSpace(tok); len(tok) > 0 {
+				dst = append(dst, tok)
+			}
 		}
-		b.eof = true
 	}
-	return n, err
+	return dst
 }
 
-// CloseWithError gives the node's connection back to its pool when the body
-// was read to its end, and closes it otherwise (the client went away, or the
-// node broke off): leftover bytes must never reach the next request.
-func (b *streamedBody) CloseWithError(err error) error {
-	if err == nil && b.eof {
-		cerr := b.up.CloseBodyStream()
-		fasthttp.ReleaseResponse(b.up)
-		return cerr
+func listed(tokens [][]byte, name []byte) bool {
+	for _, t := range tokens {
+		if bytes.EqualFold(t, name) {
+			return true
+		}
 	}
-	if err == nil {
-		err = errBodyAborted
-	}
-	if rc, ok := b.up.BodyStream().(fasthttp.ReadCloserWithError); ok {
-		// Closing the stream directly closes the connection; the response
-		// is then left to the garbage collector, not returned to the pool,
-		// because resetting it would close the stream a second time.
-		return rc.CloseWithError(err)
-	}
-	return b.up.CloseBodyStream()
+	return false
 }
 
-const errBodyAborted = proxyError("the body was not read to its end")
-
-// limitedBody counts a streamed request body and fails past the limit.
-type limitedBody struct {
-	r    io.Reader
-	left int
-	read int
-	over bool
-}
-
-func (l *limitedBody) Read(p []byte) (int, error) {
-	n, err := l.r.Read(p)
-	l.left -= n
-	l.read += n
-	if l.left < 0 {
-		l.over = true
-		return 0, errBodyTooLarge
+// appendHead builds the request head for node: the request line with the
+// backend path, the client's end-to-end fields in their order, the
+// forwarding fields and the framing.
+func (p *Proxy) appendHead(b []byte, hx *h1.Exchange, st *reqState, node *snapshot.Node, upgrade bool, length int64) []byte {
+	req := &hx.Req
+	b = append(b, req.Method...)
+	b = append(b, ' ')
+	b = append(b, st.escBuf...)
+	if req.HasQuery {
+		b = append(b, '?')
+		b = append(b, req.Query...)
 	}
-	return n, err
-}
-
-const errBodyTooLarge = proxyError("the request body is over the limit")
-
-func serveMock(ctx *fasthttp.RequestCtx, m *snapshot.Mock) {
-	ctx.SetStatusCode(m.Status)
-	for _, h := range m.Headers {
-		ctx.Response.Header.Set(h[0], h[1])
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, node.Host...)
+	b = append(b, "\r\n"...)
+	st.tokens = connectionTokens(st.tokens[:0], req.Fields)
+	for i := range req.Fields {
+		f := &req.Fields[i]
+		if skipRequestField(f.Name) || (len(st.tokens) > 0 && listed(st.tokens, f.Name)) {
+			continue
+		}
+		b = appendHeadField(b, f.Name, f.Value)
 	}
-	ctx.SetBody(m.Body)
-}
-
-var (
-	hdrRequestID      = []byte("X-Request-Id")
-	hdrXFF            = []byte("X-Forwarded-For")
-	hdrXFProto        = []byte("X-Forwarded-Proto")
-	hdrXFHost         = []byte("X-Forwarded-Host")
-	schemeHTTP        = []byte("http")
-	schemeHTTPS       = []byte("https")
-	hopByHopResponses = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Trailer", "Upgrade", "TE"}
-	hopByHopRequests  = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "Proxy-Authenticate", "Trailer", "Upgrade", "TE"}
-)
-
-// prepareRequest rewrites the client's headers for the node: hop-by-hop
-// headers out (kept for an upgrade, which needs them), forwarding headers in.
-func prepareRequest(ctx *fasthttp.RequestCtx, st *reqState, upgrade bool) {
-	h := &ctx.Request.Header
-	var proto []byte
-	if upgrade {
-		proto = append(st.protoBuf[:0], h.Peek("Upgrade")...)
-	}
-	removeConnectionTokens(h.Peek("Connection"), h.Del)
-	for _, k := range hopByHopRequests {
-		h.Del(k)
-	}
-	h.ResetConnectionClose()
-	if upgrade {
-		// An upgrade needs its two hop-by-hop headers on the next hop too;
-		// every other one stays behind.
-		h.Set("Connection", "Upgrade")
-		h.SetBytesV("Upgrade", proto)
-	}
-
 	// Every X-Forwarded-For line, in order, then the peer: the client is
 	// the right-most entry whatever the caller sent.
-	v := st.xffBuf[:0]
-	for _, prior := range h.PeekAll("X-Forwarded-For") {
-		v = append(append(v, prior...), ", "...)
+	b = append(b, "X-Forwarded-For: "...)
+	for i := range req.Fields {
+		if f := &req.Fields[i]; f.Is("x-forwarded-for") && len(f.Value) > 0 {
+			b = append(b, f.Value...)
+			b = append(b, ", "...)
+		}
 	}
-	v = appendClientIP(v, ctx.RemoteAddr())
-	h.DelBytes(hdrXFF)
-	h.SetBytesKV(hdrXFF, v)
-	if ctx.IsTLS() {
-		h.SetBytesKV(hdrXFProto, schemeHTTPS)
+	b = appendClientIP(b, hx.RemoteAddr())
+	b = append(b, "\r\nX-Forwarded-Proto: "...)
+	if hx.IsTLS() {
+		b = append(b, "https"...)
 	} else {
-		h.SetBytesKV(hdrXFProto, schemeHTTP)
+		b = append(b, "http"...)
 	}
-	h.SetBytesKV(hdrXFHost, h.Host())
-	h.SetBytesKV(hdrRequestID, st.x.reqID)
+	b = append(b, "\r\nX-Forwarded-Host: "...)
+	b = append(b, req.Host...)
+	b = append(b, "\r\nX-Request-Id: "...)
+	b = append(b, st.x.reqID...)
+	b = append(b, "\r\n"...)
+	if req.TrailersOK {
+		b = append(b, "TE: trailers\r\n"...)
+	}
+	if upgrade {
+		b = append(b, "Connection: Upgrade\r\nUpgrade: "...)
+		b = append(b, req.Upgrade...)
+		b = append(b, "\r\n"...)
+	}
+	switch {
+	case length < 0:
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	case length > 0 || hasField(req.Fields, "content-length"):
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, length, 10)
+		b = append(b, "\r\n"...)
+	}
+	return append(b, "\r\n"...)
 }
 
-// cleanResponse removes the node's hop-by-hop headers.
-func cleanResponse(h *fasthttp.ResponseHeader) {
-	removeConnectionTokens(h.Peek("Connection"), h.Del)
-	for _, k := range hopByHopResponses {
-		h.Del(k)
+func appendHeadField(b, name, value []byte) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	b = append(b, value...)
+	return append(b, "\r\n"...)
+}
+
+func hasField(fields []h1.Field, name string) bool {
+	for i := range fields {
+		if fields[i].Is(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// relayInterim passes a node's 1xx answer (103 Early Hints and the like) to
+// the client, without hop-by-hop fields.
+func (st *reqState) relayInterim(status int, reason []byte, fields []h1.Field) {
+	st.interim = st.interim[:0]
+	st.tokens = connectionTokens(st.tokens[:0], fields)
+	for _, f := range fields {
+		if !skipResponseField(f.Name) && !listed(st.tokens, f.Name) {
+			st.interim = append(st.interim, f)
+		}
+	}
+	st.hx.WriteInterim(status, reason, st.interim)
+}
+
+// relay writes the node's answer to the client: its head without hop-by-hop
+// fields, then its body as it arrives, then its trailers. A body the node
+// breaks off is never passed off as complete: the client's connection is
+// closed before the end of the body.
+func (p *Proxy) relay(hx *h1.Exchange, st *reqState, upgrade bool) {
+	x := &st.x
+	resp := &st.resp
+	defer resp.Release()
+	x.upStatus = resp.Status
+	hx.StartResponse(resp.Status, resp.Reason)
+	w := hx.W()
+	st.tokens = connectionTokens(st.tokens[:0], resp.Fields)
+	for i := range resp.Fields {
+		f := &resp.Fields[i]
+		if resp.NoBody && f.Is("content-length") && resp.Status >= 200 {
+			h1.WriteField(w, f.Name, f.Value) // HEAD and 304 keep the length of the full answer
+			continue
+		}
+		if skipResponseField(f.Name) || (len(st.tokens) > 0 && listed(st.tokens, f.Name)) {
+			continue
+		}
+		h1.WriteField(w, f.Name, f.Value)
+	}
+	h1.WriteField(w, hdrRequestID, x.reqID)
+	if resp.Status == 101 {
+		if !upgrade {
+			// Cannot happen: the exchange refuses an unasked 101.
+			hx.SetClose()
+			return
+		}
+		_, _ = w.WriteString("Connection: Upgrade\r\nUpgrade: ")
+		_, _ = w.Write(resp.Upgrade)
+		_, _ = w.WriteString("\r\n")
+		hx.EndHead(0, true)
+		p.pipeUpgrade(hx, st)
+		return
+	}
+	hx.EndHead(resp.ContentLength, resp.NoBody)
+	if resp.NoBody {
+		return
+	}
+	_, rerr, werr := h1.CopyBuffer(hx, &resp.Body, st.copyBuf, hx.W(), resp)
+	if p.acc != nil {
+		x.responseTime = time.Since(x.start)
+	}
+	switch {
+	case rerr != nil:
+		x.errMsg = "response body: " + rerr.Error()
+		hx.SetClose()
+		_ = hx.Flush()
+	case werr != nil:
+		x.errMsg = "writing to the client: " + werr.Error()
+		hx.SetClose()
+	default:
+		_ = hx.Finish(resp.Body.Trailers)
 	}
 }
 
-func removeConnectionTokens(v []byte, del func(string)) {
-	for len(v) > 0 {
-		var tok []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			tok, v = v[:i], v[i+1:]
-		} else {
-			tok, v = v, nil
-		}
-		tok = bytes.TrimSpace(tok)
-		if len(tok) > 0 && !bytes.EqualFold(tok, []byte("close")) && !bytes.EqualFold(tok, []byte("keep-alive")) {
-			del(string(tok))
-		}
+var hdrRequestID = []byte("X-Request-Id")
+
+func (p *Proxy) serveMock(hx *h1.Exchange, x *exchange, m *snapshot.Mock) {
+	hx.StartResponse(m.Status, nil)
+	w := hx.W()
+	for _, h := range m.Headers {
+		h1.WriteFieldString(w, h[0], h[1])
 	}
+	h1.WriteField(w, hdrRequestID, x.reqID)
+	hx.EndHead(int64(len(m.Body)), false)
+	_, _ = hx.Write(m.Body)
+	_ = hx.Finish(nil)
 }
 
 func appendClientIP(dst []byte, addr net.Addr) []byte {
@@ -505,11 +605,7 @@ func isIdempotent(m []byte) bool {
 	return false
 }
 
-func isUpgrade(h *fasthttp.RequestHeader) bool {
-	return h.ConnectionUpgrade() && len(h.Peek("Upgrade")) > 0
-}
-
-// normalizeHost lower-cases the Host header and drops its port.
+// normalizeHost lower-cases the host and drops its port.
 func normalizeHost(h []byte, dst []byte) []byte {
 	if len(h) > 0 && h[0] == '[' { // [v6]:port
 		if i := bytes.IndexByte(h, ']'); i > 0 {
@@ -519,8 +615,6 @@ func normalizeHost(h []byte, dst []byte) []byte {
 		h = h[:i]
 	}
 	h = bytes.TrimSuffix(h, []byte(".")) // "api.example.com." is the same host
-	// ASCII only: a host is ASCII (IDNs travel as punycode), and other
-	// bytes must pass unchanged rather than grow into U+FFFD.
 	for _, c := range h {
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
@@ -530,13 +624,31 @@ func normalizeHost(h []byte, dst []byte) []byte {
 	return dst
 }
 
-// fail answers with the gateway's own JSON error.
-func (p *Proxy) fail(ctx *fasthttp.RequestCtx, x *exchange, status int, msg string) {
-	ctx.Response.ResetBody()
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
+func equalFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// fail answers with the gateway's own JSON error; extra holds header
+// name/value pairs to add.
+func (p *Proxy) fail(hx *h1.Exchange, x *exchange, status int, msg string, extra ...string) {
 	if x.errMsg == "" {
 		x.errMsg = msg
+	}
+	if hx.Started() {
+		hx.SetClose()
+		return
 	}
 	var buf [512]byte
 	b := append(buf[:0], `{"message":`...)
@@ -544,7 +656,16 @@ func (p *Proxy) fail(ctx *fasthttp.RequestCtx, x *exchange, status int, msg stri
 	b = append(b, `,"request_id":"`...)
 	b = append(b, x.reqID...) // validated: no characters that need escaping
 	b = append(b, `"}`...)
-	ctx.SetBody(b)
+	hx.StartResponse(status, nil)
+	w := hx.W()
+	_, _ = w.WriteString("Content-Type: application/json\r\n")
+	for i := 0; i+1 < len(extra); i += 2 {
+		h1.WriteFieldString(w, extra[i], extra[i+1])
+	}
+	h1.WriteField(w, hdrRequestID, x.reqID)
+	hx.EndHead(int64(len(b)), false)
+	_, _ = hx.Write(b)
+	_ = hx.Finish(nil)
 }
 
 func appendJSONString(dst []byte, s string) []byte {
@@ -564,34 +685,6 @@ func appendJSONString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// ErrorHandler answers requests the server could not read, in the gateway's
-// JSON error shape with a request id like every other answer.
-func (p *Proxy) ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
-	status, msg := fasthttp.StatusBadRequest, "the request could not be read"
-	var sizeErr *fasthttp.ErrSmallBuffer
-	switch {
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		status, msg = fasthttp.StatusRequestEntityTooLarge, "the request body is over the limit"
-	case errors.As(err, &sizeErr):
-		status, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "the request headers are too large"
-	case isTimeout(err):
-		status, msg = fasthttp.StatusRequestTimeout, "the request was not received in time"
-	}
-	ctx.Response.Reset()
-	x := exchange{start: time.Now(), reqID: p.ids.append(nil), errMsg: err.Error()}
-	p.fail(ctx, &x, status, msg)
-	ctx.Response.Header.SetBytesKV(hdrRequestID, x.reqID)
-	ctx.SetConnectionClose()
-	if p.acc != nil {
-		p.acc.Log(ctx, &x)
-	}
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
 // appendEscapedPath percent-encodes every byte of p that may not stand in a
 // URI path as it is (RFC 3986 pchar and "/").
 func appendEscapedPath(dst, p []byte) []byte {
@@ -606,18 +699,65 @@ func appendEscapedPath(dst, p []byte) []byte {
 	return dst
 }
 
-var pathSafe = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
+var pathSafe = h1.AlnumAnd("-._~!$&'()*+,;=:@/")
+
+// cleanPath percent-decodes a request path and removes dot segments and
+// empty segments, so that routing sees one spelling of each path. It fails
+// on a path that is not origin-form, a malformed escape, or an escaped NUL.
+func cleanPath(dst, raw []byte) ([]byte, bool) {
+	if len(raw) == 0 || raw[0] != '/' {
+		return dst, false
 	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
+	start := len(dst)
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c == '%' {
+			if i+2 >= len(raw) {
+				return dst, false
+			}
+			hi, lo := h1.Unhex(raw[i+1]), h1.Unhex(raw[i+2])
+			if hi < 0 || lo < 0 {
+				return dst, false
+			}
+			c = byte(hi<<4 | lo)
+			if c == 0 {
+				return dst, false
+			}
+			i += 2
+		}
+		dst = append(dst, c)
 	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
+	// clean in place: segments between slashes
+	p := dst[start:]
+	// A trailing slash or dot segment keeps the path a directory.
+	dir := p[len(p)-1] == '/' || bytes.HasSuffix(p, []byte("/.")) || bytes.HasSuffix(p, []byte("/.."))
+	out := p[:0]
+	for i := 0; i < len(p); {
+		for i < len(p) && p[i] == '/' {
+			i++
+		}
+		j := i
+		for j < len(p) && p[j] != '/' {
+			j++
+		}
+		seg := p[i:j]
+		switch {
+		case len(seg) == 0:
+		case len(seg) == 1 && seg[0] == '.':
+		case len(seg) == 2 && seg[0] == '.' && seg[1] == '.':
+			if k := bytes.LastIndexByte(out, '/'); k >= 0 {
+				out = out[:k]
+			}
+		default:
+			out = append(out, '/')
+			out = append(out, seg...) // never ahead of the read position
+		}
+		i = j
 	}
-	for _, c := range "-._~!$&'()*+,;=:@/" {
-		t[c] = true
+	if dir || len(out) == 0 {
+		if len(out) == 0 || out[len(out)-1] != '/' {
+			out = append(out, '/')
+		}
 	}
-	return t
-}()
+	return dst[:start+len(out)], true
+}

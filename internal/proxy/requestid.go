@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"sync/atomic"
 
-	"github.com/valyala/fasthttp"
+	"github.com/portico-gw/portico/internal/h1"
 )
 
 // maxRequestIDLen bounds a caller-sent X-Request-Id that is kept.
@@ -42,9 +42,14 @@ func (g *idGen) append(dst []byte) []byte {
 
 // requestID keeps the caller's X-Request-Id when it is short and made of
 // safe characters (it is echoed into JSON and logs), else makes one.
-func (p *Proxy) requestID(ctx *fasthttp.RequestCtx, dst []byte) []byte {
-	if v := ctx.Request.Header.PeekBytes(hdrRequestID); len(v) > 0 && len(v) <= maxRequestIDLen && safeID(v) {
-		return append(dst, v...)
+func (p *Proxy) requestID(fields []h1.Field, dst []byte) []byte {
+	for i := range fields {
+		if fields[i].Is("x-request-id") {
+			if v := fields[i].Value; len(v) > 0 && len(v) <= maxRequestIDLen && safeID(v) {
+				return append(dst, v...)
+			}
+			break
+		}
 	}
 	return p.ids.append(dst)
 }

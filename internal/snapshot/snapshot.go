@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/portico-gw/portico/internal/balancer"
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/router"
@@ -91,7 +89,7 @@ type Node struct {
 	Addr   string // host:port
 	Host   string // the Host header sent
 	HTTPS  bool
-	Client *fasthttp.HostClient
+	Client *upstream.Client
 	// Health is shared with the node of the same address in the previous
 	// snapshot, so a configuration change does not forget a dead node.
 	Health *balancer.Health
@@ -287,7 +285,7 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 	}
 	sort.Slice(s.Problems, func(i, j int) bool { return s.Problems[i].APIID < s.Problems[j].APIID })
 
-	keep := map[*fasthttp.HostClient]bool{}
+	keep := map[*upstream.Client]bool{}
 	for _, a := range s.APIs {
 		if a.Channel != nil {
 			for _, n := range a.Channel.Nodes {

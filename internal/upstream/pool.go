@@ -1,23 +1,24 @@
 // Package upstream owns the connections from the gateway to backends: one
 // keep-alive pool per (scheme, address, TLS settings), shared by every
 // snapshot that uses it, so that a configuration change does not throw away
-// warm connections.
+// warm connections; and the exchange of one request with one node, which
+// every front end (HTTP/1.1, upgrades, retries) goes through.
 package upstream
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
-	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/valyala/fasthttp"
+	"github.com/portico-gw/portico/internal/h1"
 )
 
 // Tuning of the pools; see docs/design.md ("Connections to backends").
@@ -31,28 +32,8 @@ const (
 	MaxConnsPerNode = 1024
 	// DialTimeout bounds one TCP connect plus TLS handshake.
 	DialTimeout = 5 * time.Second
-	// DNSCacheDuration is how long a resolved node name is reused before it is
-	// resolved again: backends that are DNS names follow their records.
-	DNSCacheDuration = 30 * time.Second
-	bufferSize       = 8 << 10
-	// BufferedBody is the largest response body with a Content-Length that
-	// is read whole before it is relayed; larger ones, and bodies of unknown
-	// length, stream to the client as they arrive.
-	BufferedBody = 64 << 10
+	bufferSize  = 8 << 10
 )
-
-// DialError wraps a failure to connect (TCP or TLS handshake): the request
-// never reached the node, so it is always safe to try another.
-type DialError struct{ Err error }
-
-func (e *DialError) Error() string { return "connect: " + e.Err.Error() }
-func (e *DialError) Unwrap() error { return e.Err }
-
-// IsDialError reports whether err is a failure to connect.
-func IsDialError(err error) bool {
-	var de *DialError
-	return errors.As(err, &de)
-}
 
 // TLS is the gateway-to-node TLS of a target.
 type TLS struct {
@@ -76,95 +57,217 @@ func (t Target) key() string {
 // Pool hands out one client per target and keeps it across snapshots.
 type Pool struct {
 	mu      sync.Mutex
-	clients map[string]*fasthttp.HostClient
-	dialer  *fasthttp.TCPDialer
-	// conns maps a live connection's "local|remote" address pair to it, so
-	// that the end of a response body can be checked against the state of
-	// the connection it came from (see PeerClosed).
-	conns sync.Map
+	clients map[string]*Client
+	dialer  net.Dialer
+	stop    chan struct{}
+	once    sync.Once
 }
 
-// NewPool returns an empty pool.
+// NewPool returns an empty pool; Close stops its idle-connection reaper.
 func NewPool() *Pool {
-	return &Pool{
-		clients: map[string]*fasthttp.HostClient{},
-		dialer:  &fasthttp.TCPDialer{DNSCacheDuration: DNSCacheDuration},
+	p := &Pool{clients: map[string]*Client{}, stop: make(chan struct{})}
+	go p.reap()
+	return p
+}
+
+// Close closes every idle connection and stops the reaper.
+func (p *Pool) Close() {
+	p.once.Do(func() { close(p.stop) })
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.clients {
+		c.closeIdle(0)
+	}
+}
+
+func (p *Pool) reap() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		cs := make([]*Client, 0, len(p.clients))
+		for _, c := range p.clients {
+			cs = append(cs, c)
+		}
+		p.mu.Unlock()
+		for _, c := range cs {
+			c.closeIdle(IdleTimeout)
+		}
 	}
 }
 
 // Client returns the pooled client of t, creating it on first use.
-func (p *Pool) Client(t Target) (*fasthttp.HostClient, error) {
+func (p *Pool) Client(t Target) (*Client, error) {
 	k := t.key()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.clients[k]; ok {
 		return c, nil
 	}
-	var tlsCfg *tls.Config
+	c := &Client{pool: p, Target: t}
 	if t.HTTPS {
 		var err error
-		if tlsCfg, err = clientTLS(t); err != nil {
+		if c.tlsCfg, err = clientTLS(t); err != nil {
 			return nil, err
 		}
-	}
-	c := &fasthttp.HostClient{
-		Addr:                          t.Addr,
-		DialTimeout:                   p.dialFunc(tlsCfg),
-		IsTLS:                         t.HTTPS,
-		TLSConfig:                     tlsCfg,
-		MaxConns:                      MaxConnsPerNode,
-		MaxIdleConnDuration:           IdleTimeout,
-		MaxIdemponentCallAttempts:     1, // the proxy retries, across nodes
-		ReadBufferSize:                bufferSize,
-		WriteBufferSize:               bufferSize,
-		NoDefaultUserAgentHeader:      true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		StreamResponseBody:            true,
-		MaxResponseBodySize:           BufferedBody,
 	}
 	p.clients[k] = c
 	return c, nil
 }
 
-// Retain drops the clients of targets not in keep, closing their idle
-// connections; requests still running on them finish normally.
-func (p *Pool) Retain(keep map[*fasthttp.HostClient]bool) {
+// Retain drops the clients not in keep, closing their idle connections;
+// exchanges still running on them finish normally and their connections
+// are closed rather than pooled.
+func (p *Pool) Retain(keep map[*Client]bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for k, c := range p.clients {
 		if !keep[c] {
 			delete(p.clients, k)
-			c.CloseIdleConnections()
+			c.retire()
 		}
 	}
 }
 
-// dialFunc connects and, for TLS targets, completes the handshake itself so
-// that every failure before the request is written is a DialError.
-func (p *Pool) dialFunc(tlsCfg *tls.Config) fasthttp.DialFuncWithTimeout {
-	return func(addr string, timeout time.Duration) (net.Conn, error) {
-		if timeout <= 0 || timeout > DialTimeout {
-			timeout = DialTimeout
+// Client is the keep-alive pool of one target.
+type Client struct {
+	Target Target
+	pool   *Pool
+	tlsCfg *tls.Config
+
+	mu      sync.Mutex
+	idle    []*Conn // most recently used last
+	open    int
+	retired bool
+}
+
+// ErrNoFreeConns: the node already has MaxConnsPerNode connections open.
+var ErrNoFreeConns = errors.New("no free connection to the node: the pool is full")
+
+// get returns a pooled connection that is still sound, or dials one.
+func (c *Client) get(deadline time.Time) (*Conn, bool, error) {
+	c.mu.Lock()
+	for n := len(c.idle); n > 0; n = len(c.idle) {
+		cn := c.idle[n-1]
+		c.idle[n-1] = nil
+		c.idle = c.idle[:n-1]
+		c.mu.Unlock()
+		if cn.sound() {
+			return cn, true, nil
 		}
-		deadline := time.Now().Add(timeout)
-		raw, err := p.dialer.DialTimeout(addr, timeout)
-		if err != nil {
-			return nil, &DialError{err}
-		}
-		conn := p.track(raw)
-		if tlsCfg == nil {
-			return conn, nil
-		}
-		tc := tls.Client(conn, tlsCfg)
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		defer cancel()
-		if err := tc.HandshakeContext(ctx); err != nil {
-			conn.Close()
-			return nil, &DialError{err}
-		}
-		return tc, nil
+		cn.Close()
+		c.mu.Lock()
 	}
+	if c.open >= MaxConnsPerNode {
+		c.mu.Unlock()
+		return nil, false, ErrNoFreeConns
+	}
+	c.open++
+	c.mu.Unlock()
+	cn, err := c.dial(deadline)
+	if err != nil {
+		c.mu.Lock()
+		c.open--
+		c.mu.Unlock()
+		return nil, false, err
+	}
+	return cn, false, nil
+}
+
+// put gives a connection whose last exchange ended cleanly back to the pool.
+func (c *Client) put(cn *Conn) {
+	cn.idleAt = time.Now()
+	cn.rslide, cn.wslide = 0, 0
+	c.mu.Lock()
+	if c.retired {
+		c.mu.Unlock()
+		cn.Close()
+		return
+	}
+	c.idle = append(c.idle, cn)
+	c.mu.Unlock()
+}
+
+func (c *Client) retire() {
+	c.mu.Lock()
+	c.retired = true
+	c.mu.Unlock()
+	c.closeIdle(0)
+}
+
+// closeIdle closes the connections idle longer than d (all when d is 0).
+func (c *Client) closeIdle(d time.Duration) {
+	var old []*Conn
+	cut := time.Now().Add(-d)
+	c.mu.Lock()
+	i := 0
+	for ; i < len(c.idle); i++ { // oldest first
+		if d > 0 && c.idle[i].idleAt.After(cut) {
+			break
+		}
+	}
+	old = append(old, c.idle[:i]...)
+	n := copy(c.idle, c.idle[i:])
+	clear(c.idle[n:])
+	c.idle = c.idle[:n]
+	c.mu.Unlock()
+	for _, cn := range old {
+		cn.Close()
+	}
+}
+
+// Idle is the number of idle pooled connections (for tests and status).
+func (c *Client) Idle() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.idle)
+}
+
+// DialError wraps a failure to connect (TCP or TLS handshake): the request
+// never reached the node, so it is always safe to try another.
+type DialError struct{ Err error }
+
+func (e *DialError) Error() string { return "connect: " + e.Err.Error() }
+func (e *DialError) Unwrap() error { return e.Err }
+
+// IsDialError reports whether err is a failure to connect.
+func IsDialError(err error) bool {
+	var de *DialError
+	return errors.As(err, &de)
+}
+
+func (c *Client) dial(deadline time.Time) (*Conn, error) {
+	if d := time.Now().Add(DialTimeout); deadline.IsZero() || d.Before(deadline) {
+		deadline = d
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	nc, err := c.pool.dialer.DialContext(ctx, "tcp", c.Target.Addr)
+	if err != nil {
+		return nil, &DialError{err}
+	}
+	cn := &Conn{client: c}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		cn.raw, _ = tc.SyscallConn()
+		cn.peekFn = cn.peek
+	}
+	if c.tlsCfg != nil {
+		tc := tls.Client(nc, c.tlsCfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, &DialError{err}
+		}
+		nc = tc
+	}
+	cn.nc = nc
+	cn.br = bufio.NewReaderSize(cn, bufferSize)
+	cn.bw = bufio.NewWriterSize(cn, bufferSize)
+	return cn, nil
 }
 
 func clientTLS(t Target) (*tls.Config, error) {
@@ -177,6 +280,7 @@ func clientTLS(t Target) (*tls.Config, error) {
 		InsecureSkipVerify: t.TLS.InsecureSkipVerify, //nolint:gosec // an explicit, documented per-channel choice
 		MinVersion:         tls.VersionTLS12,
 		ClientSessionCache: tls.NewLRUClientSessionCache(64),
+		NextProtos:         []string{"http/1.1"},
 	}
 	if t.TLS.ServerName != "" {
 		cfg.ServerName = t.TLS.ServerName
@@ -191,52 +295,94 @@ func clientTLS(t Target) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// trackedConn remembers whether the node closed its side.
-type trackedConn struct {
-	net.Conn
-	pool   *Pool
-	key    string
-	eof    atomic.Bool
-	closed atomic.Bool
+// Conn is one connection to a node.
+type Conn struct {
+	client *Client
+	nc     net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	idleAt time.Time
+	closed bool
+
+	raw    syscall.RawConn
+	peekFn func(fd uintptr) bool
+	peekN  int
+	peekE  error
+
+	rslide, wslide time.Duration
+	rdl, wdl       time.Time
 }
 
-func (p *Pool) track(c net.Conn) *trackedConn {
-	t := &trackedConn{Conn: c, pool: p, key: connKey(c.LocalAddr(), c.RemoteAddr())}
-	p.conns.Store(t.key, t)
-	return t
-}
-
-func connKey(local, remote net.Addr) string {
-	if local == nil || remote == nil {
-		return ""
+// Read reads from the node, moving the read deadline forward while data
+// flows when a sliding timeout is set.
+func (cn *Conn) Read(p []byte) (int, error) {
+	if cn.rslide > 0 {
+		h1.Slide(cn.nc.SetReadDeadline, &cn.rdl, cn.rslide)
 	}
-	return local.String() + "|" + remote.String()
+	return cn.nc.Read(p)
 }
 
-func (c *trackedConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	if err == io.EOF {
-		c.eof.Store(true)
+// Write writes to the node, with the same sliding deadline.
+func (cn *Conn) Write(p []byte) (int, error) {
+	if cn.wslide > 0 {
+		h1.Slide(cn.nc.SetWriteDeadline, &cn.wdl, cn.wslide)
 	}
-	return n, err
+	return cn.nc.Write(p)
 }
 
-func (c *trackedConn) Close() error {
-	if c.closed.CompareAndSwap(false, true) {
-		c.pool.conns.Delete(c.key)
-	}
-	return c.Conn.Close()
+func (cn *Conn) setReadDeadline(t time.Time) {
+	cn.rdl = t
+	_ = cn.nc.SetReadDeadline(t)
 }
 
-// PeerClosed reports whether the node closed the connection with these
-// addresses, as seen by a read. fasthttp's chunked body reader reports a
-// connection closed at a chunk boundary as a normal end of body; the proxy
-// asks here to tell that apart from a real last chunk, after which the
-// reader stops before any further read of the connection.
-func (p *Pool) PeerClosed(local, remote net.Addr) bool {
-	v, ok := p.conns.Load(connKey(local, remote))
-	if !ok {
-		return true // closed and forgotten already
+func (cn *Conn) setWriteDeadline(t time.Time) {
+	cn.wdl = t
+	_ = cn.nc.SetWriteDeadline(t)
+}
+
+// Close closes the connection and frees its place in the pool.
+func (cn *Conn) Close() {
+	if cn.closed {
+		return
 	}
-	return v.(*trackedConn).eof.Load()
+	cn.closed = true
+	cn.nc.Close()
+	c := cn.client
+	c.mu.Lock()
+	c.open--
+	c.mu.Unlock()
+}
+
+// sound reports whether an idle connection can carry a request: nothing
+// is buffered and nothing (bytes or end of stream) waits in the socket. A
+// node that sent anything while the connection was idle broke the protocol
+// (net/http's transport and nginx close such connections too).
+func (cn *Conn) sound() bool {
+	if cn.br.Buffered() > 0 {
+		return false
+	}
+	if cn.raw == nil {
+		return true
+	}
+	if err := cn.raw.Read(cn.peekFn); err != nil {
+		return false
+	}
+	return cn.peekN < 0
+}
+
+// peek looks at the socket without blocking: peekN is -1 when nothing is
+// there.
+func (cn *Conn) peek(fd uintptr) bool {
+	var b [1]byte
+	n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	switch {
+	case err == syscall.EAGAIN:
+		cn.peekN = -1
+	case err != nil:
+		cn.peekN = 0
+	default:
+		cn.peekN = n // data, or 0 for end of stream
+	}
+	cn.peekE = err
+	return true
 }
