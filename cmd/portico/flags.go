@@ -20,8 +20,9 @@ type serveConfig struct {
 	AccessLog   string
 	MaxBody     int64
 	Drain       time.Duration
-	ReadTimeout time.Duration
-	IdleTimeout time.Duration
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
 }
 
 // parseServeFlags reads flags, each defaulting to its PORTICO_* variable and
@@ -40,7 +41,8 @@ func parseServeFlags(args []string, getenv func(string) string) (*serveConfig, e
 	fs.StringVar(&c.AccessLog, "access-log", "stdout", "access log: a file path, stdout, or off")
 	fs.StringVar(&maxBody, "max-body", "16MiB", "largest request body accepted (e.g. 512KiB, 16MiB, 1GiB)")
 	fs.DurationVar(&c.Drain, "drain-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
-	fs.DurationVar(&c.ReadTimeout, "read-timeout", 60*time.Second, "time a client has to send a whole request, headers and body")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", 60*time.Second, "time a client has to send a request head, and the longest silence within a request body")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", 60*time.Second, "the longest a client may leave an answer unread before it is disconnected")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 90*time.Second, "how long an idle keep-alive client connection is kept")
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -71,7 +73,7 @@ func parseServeFlags(args []string, getenv func(string) string) (*serveConfig, e
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"drain-timeout", c.Drain}, {"read-timeout", c.ReadTimeout}, {"idle-timeout", c.IdleTimeout}} {
+	}{{"drain-timeout", c.Drain}, {"read-timeout", c.ReadTimeout}, {"write-timeout", c.WriteTimeout}, {"idle-timeout", c.IdleTimeout}} {
 		if d.v <= 0 {
 			return nil, fmt.Errorf("--%s must be a positive duration such as 30s", d.name)
 		}

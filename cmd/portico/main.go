@@ -133,7 +133,7 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		Handler:      px,
 		ReadTimeout:  cfg.ReadTimeout,
 		IdleTimeout:  cfg.IdleTimeout,
-		WriteTimeout: cfg.ReadTimeout,
+		WriteTimeout: cfg.WriteTimeout,
 		Log:          log,
 	}
 	proxyLn, err := net.Listen("tcp", cfg.ProxyAddr)

@@ -5,63 +5,78 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portico-gw/portico/internal/h1"
 )
 
 // AccessLog writes one JSON object a line per request (SPEC 5). Lines are
-// built without a lock in pooled buffers; only the append to the shared
-// buffered writer is serialized, and the writer is flushed every
-// flushInterval and on Close, so a busy node does not pay a write(2) per
-// request.
+// built in pooled buffers by the request's goroutine and handed to one
+// writer goroutine through a bounded queue, so a slow disk never blocks a
+// request: when the queue is full the line is dropped and counted
+// (Dropped), never silently lost. The writer flushes every flushInterval
+// and on Close, so a busy node does not pay a write(2) per request.
 type AccessLog struct {
-	mu   sync.Mutex
-	w    *bufio.Writer
-	out  io.Writer
-	pool sync.Pool
-	stop chan struct{}
-	done chan struct{}
+	w       *bufio.Writer
+	lines   chan *[]byte
+	pool    sync.Pool
+	done    chan struct{}
+	dropped atomic.Uint64
+	once    sync.Once
+	closed  atomic.Bool
+	err     error
 }
 
-const flushInterval = time.Second
+const (
+	flushInterval = time.Second
+	// queueLines bounds the lines waiting for the writer.
+	queueLines = 8192
+)
 
 // NewAccessLog starts a log writing to out.
 func NewAccessLog(out io.Writer) *AccessLog {
 	l := &AccessLog{
-		w:    bufio.NewWriterSize(out, 64<<10),
-		out:  out,
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
-		pool: sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }},
+		w:     bufio.NewWriterSize(out, 64<<10),
+		lines: make(chan *[]byte, queueLines),
+		done:  make(chan struct{}),
+		pool:  sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }},
 	}
-	go l.flusher()
+	go l.writer()
 	return l
 }
 
-func (l *AccessLog) flusher() {
+func (l *AccessLog) writer() {
 	defer close(l.done)
 	t := time.NewTicker(flushInterval)
 	defer t.Stop()
 	for {
 		select {
+		case bp := <-l.lines:
+			if bp == nil { // Close
+				l.err = l.w.Flush()
+				return
+			}
+			_, _ = l.w.Write(*bp)
+			l.pool.Put(bp)
 		case <-t.C:
-			l.mu.Lock()
 			_ = l.w.Flush()
-			l.mu.Unlock()
-		case <-l.stop:
-			return
 		}
 	}
 }
 
-// Close flushes what is buffered and stops the flusher.
+// Dropped is the number of lines dropped because the writer fell behind.
+func (l *AccessLog) Dropped() uint64 { return l.dropped.Load() }
+
+// Close writes what is queued, flushes and stops the writer. Lines logged
+// after it are counted as dropped.
 func (l *AccessLog) Close() error {
-	close(l.stop)
+	l.once.Do(func() {
+		l.closed.Store(true)
+		l.lines <- nil
+	})
 	<-l.done
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Flush()
+	return l.err
 }
 
 // Log writes the line of one finished exchange.
@@ -103,11 +118,17 @@ func (l *AccessLog) Log(hx *h1.Exchange, x *exchange) {
 	b = appendField(b, "app_id", "")
 	b = appendField(b, "error", x.errMsg)
 	b = append(b, "}\n"...)
-	l.mu.Lock()
-	_, _ = l.w.Write(b)
-	l.mu.Unlock()
 	*bp = b
-	l.pool.Put(bp)
+	if l.closed.Load() {
+		l.dropped.Add(1)
+		return
+	}
+	select {
+	case l.lines <- bp:
+	default:
+		l.dropped.Add(1)
+		l.pool.Put(bp)
+	}
 }
 
 func appendField(b []byte, k, v string) []byte {
