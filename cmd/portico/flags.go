@@ -11,15 +11,15 @@ import (
 
 // serveConfig holds the flags of `portico serve` (SPEC 1).
 type serveConfig struct {
-	ProxyAddr   string
-	AdminAddr   string
-	DataDir     string
-	Store       string
-	AdminToken  string
-	Networks    []string
-	AccessLog   string
-	MaxBody     int64
-	Drain       time.Duration
+	ProxyAddr    string
+	AdminAddr    string
+	DataDir      string
+	Store        string
+	AdminToken   string
+	Networks     []string
+	AccessLog    string
+	MaxBody      int64
+	Drain        time.Duration
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 	IdleTimeout  time.Duration
