@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -61,6 +62,13 @@ func decodeBody(b []byte, v any) error {
 	end := dec.InputOffset()
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("", fmt.Sprintf("unexpected data after the JSON object at byte offset %d", end))
+	}
+	// encoding/json lets the last of two equal keys win; a body that says
+	// two things about one field is refused instead. The body is known to
+	// be valid JSON here, nested at most as deep as encoding/json allows,
+	// which bounds the walk's recursion.
+	if err := duplicateKey(b[:end], reflect.TypeOf(v)); err != nil {
+		return err
 	}
 	return nil
 }
@@ -272,7 +280,7 @@ func findUnknown(dec *json.Decoder, t reflect.Type, path, name string) (string, 
 			case t == nil:
 			case t.Kind() == reflect.Struct:
 				var ok bool
-				if ft, ok = structField(t, key); !ok {
+				if ft, _, ok = structField(t, key); !ok {
 					if key == name {
 						return child, true
 					}
@@ -304,10 +312,11 @@ func findUnknown(dec *json.Decoder, t reflect.Type, path, name string) (string, 
 	return "", false
 }
 
-// structField finds the type of the field that encoding/json would fill for
-// key: an exact name match first, then a case-insensitive one, shallower
-// fields (the admin body wrappers' read-only fields) before promoted ones.
-func structField(t reflect.Type, key string) (reflect.Type, bool) {
+// structField finds the type and the JSON name of the field that
+// encoding/json would fill for key: an exact name match first, then a
+// case-insensitive one, shallower fields (the admin body wrappers' read-only
+// fields) before promoted ones.
+func structField(t reflect.Type, key string) (reflect.Type, string, bool) {
 	for _, exact := range []bool{true, false} {
 		level := []reflect.Type{t}
 		for depth := 0; len(level) > 0 && depth < 8; depth++ {
@@ -337,14 +346,118 @@ func structField(t reflect.Type, key string) (reflect.Type, bool) {
 						jname = f.Name
 					}
 					if jname == key || (!exact && strings.EqualFold(jname, key)) {
-						return f.Type, true
+						return f.Type, jname, true
 					}
 				}
 			}
 			level = next
 		}
 	}
-	return nil, false
+	return nil, "", false
+}
+
+// duplicateKey walks b (one valid JSON value) alongside the Go type t, as
+// encoding/json decodes it, and returns a 400 naming the first key that
+// repeats an earlier key of the same object, at any depth: in a struct, two
+// keys that fill the same field (encoding/json matches field names without
+// regard to case, so "port" and "Port" are one field); anywhere else, in
+// maps and in the opaque values of read-only fields, two equal keys.
+func duplicateKey(b []byte, t reflect.Type) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // a number too large for float64 must not stop the walk
+	_, err := findDuplicate(dec, t, nil)
+	return err
+}
+
+// keyPath is the path of a value as a list from the value up to the body,
+// so that going one level down costs no copy; it is rendered only for an
+// error.
+type keyPath struct {
+	up    *keyPath
+	array bool
+	index int    // in an array
+	key   string // in an object
+}
+
+func (p *keyPath) child(key string) *keyPath { return &keyPath{up: p, key: key} }
+
+func (p *keyPath) String() string {
+	var frames []pathFrame
+	for ; p != nil; p = p.up {
+		frames = append(frames, pathFrame{array: p.array, index: p.index, key: p.key})
+	}
+	slices.Reverse(frames)
+	return renderPath(frames)
+}
+
+// findDuplicate consumes one value from dec; t is its Go type, or nil when
+// the value is opaque. done reports that the walk is over: a duplicate was
+// found (err) or the body could not be read (nil; decodeBody has already
+// decoded it, so this does not happen).
+func findDuplicate(dec *json.Decoder, t reflect.Type, path *keyPath) (done bool, err error) {
+	tok, terr := dec.Token()
+	if terr != nil {
+		return true, nil
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && (t == rawMessageType || t.Kind() == reflect.Interface || reflect.PointerTo(t).Implements(unmarshalerType)) {
+		t = nil
+	}
+	switch tok {
+	case json.Delim('{'):
+		// seen maps what a key fills (a struct field, or the key itself) to
+		// the key as sent.
+		seen := map[string]string{}
+		for dec.More() {
+			kt, terr := dec.Token()
+			if terr != nil {
+				return true, nil
+			}
+			key, _ := kt.(string)
+			id := "key:" + key
+			var ft reflect.Type
+			switch {
+			case t == nil:
+			case t.Kind() == reflect.Struct:
+				if typ, name, ok := structField(t, key); ok {
+					id, ft = "field:"+name, typ
+				}
+			case t.Kind() == reflect.Map:
+				ft = t.Elem()
+			}
+			if first, dup := seen[id]; dup {
+				field := path.child(key).String()
+				msg := field + ": duplicate key"
+				if first != key {
+					msg += fmt.Sprintf(" (%s and %s name the same field)", quote(first), quote(key))
+				}
+				return true, badRequest(field, msg)
+			}
+			seen[id] = key
+			if done, err := findDuplicate(dec, ft, path.child(key)); done {
+				return true, err
+			}
+		}
+		if _, terr := dec.Token(); terr != nil {
+			return true, nil
+		}
+	case json.Delim('['):
+		var et reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			et = t.Elem()
+		}
+		for i := 0; dec.More(); i++ {
+			if done, err := findDuplicate(dec, et, &keyPath{up: path, array: true, index: i}); done {
+				return true, err
+			}
+		}
+		if _, terr := dec.Token(); terr != nil {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // The body types below embed a resource and shadow its read-only fields

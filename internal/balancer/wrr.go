@@ -10,12 +10,19 @@
 package balancer
 
 import (
+	"fmt"
 	"sync/atomic"
 )
 
 // MaxNodes is the largest node count a WRR can hold; Tried sets are sized
 // for it.
 const MaxNodes = 256
+
+// MaxCycle is the longest cycle (the sum of the weights) a WRR computes. It
+// bounds the memory and the build time of one balancer (building is
+// O(cycle × nodes)); the admin API's limits (200 nodes of weight at most
+// 100) stay well below it.
+const MaxCycle = 1 << 16
 
 // WRR is a smooth weighted round robin over a fixed list of node weights. It
 // is safe for concurrent use.
@@ -25,17 +32,25 @@ type WRR struct {
 	n    int
 }
 
-// NewWRR builds the cycle for weights (0 drains a node). It panics when there
-// are more than MaxNodes weights, a bug in the caller's validation.
-func NewWRR(weights []int) *WRR {
+// New builds the cycle for weights (0 or less drains a node). It refuses
+// more than MaxNodes weights, and weights whose sum is more than MaxCycle:
+// weights come from stored channels, which a past version or a hand edit may
+// have left outside the admin API's limits, and such a channel must be
+// reported, not crash the node or exhaust its memory.
+func New(weights []int) (*WRR, error) {
 	if len(weights) > MaxNodes {
-		panic("balancer: too many nodes")
+		return nil, fmt.Errorf("%d nodes: a channel can have at most %d", len(weights), MaxNodes)
 	}
 	total := 0
-	for _, w := range weights {
-		if w > 0 {
-			total += w
+	for i, w := range weights {
+		if w <= 0 {
+			continue
 		}
+		// Checked on each weight, so that the sum cannot overflow.
+		if w > MaxCycle || total+w > MaxCycle {
+			return nil, fmt.Errorf("nodes[%d].weight %d: the weights of a channel can add up to at most %d", i, w, MaxCycle)
+		}
+		total += w
 	}
 	b := &WRR{n: len(weights), seq: make([]uint16, 0, total)}
 	current := make([]int, len(weights))
@@ -52,6 +67,18 @@ func NewWRR(weights []int) *WRR {
 		}
 		current[best] -= total
 		b.seq = append(b.seq, uint16(best))
+	}
+	return b, nil
+}
+
+// NewWRR is New for a caller that has no way to report its error: for
+// weights that New refuses it returns a balancer with no active node, so the
+// channel answers 502 rather than the node crashing. Prefer New, whose error
+// says what is wrong.
+func NewWRR(weights []int) *WRR {
+	b, err := New(weights)
+	if err != nil {
+		return &WRR{n: len(weights)}
 	}
 	return b
 }

@@ -2,6 +2,8 @@ package balancer
 
 import (
 	"fmt"
+	"math"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -94,6 +96,93 @@ func TestWRRConcurrentPicksKeepShares(t *testing.T) {
 	wg.Wait()
 	if got[0] != 1000 || got[1] != 2000 || got[2] != 3000 {
 		t.Fatalf("shares = %v, want [1000 2000 3000]", got)
+	}
+}
+
+// TestNewRefusesWhatItCannotHold: a stored channel can hold any node list
+// (a past version, a hand edit); New answers an error for what it cannot
+// hold instead of panicking or allocating without bound.
+func TestNewRefusesWhatItCannotHold(t *testing.T) {
+	ones := func(n int) []int {
+		w := make([]int, n)
+		for i := range w {
+			w[i] = 1
+		}
+		return w
+	}
+	for _, tc := range []struct {
+		name    string
+		weights []int
+		wantErr string
+	}{
+		{"too many nodes", ones(MaxNodes + 1), "257 nodes: a channel can have at most 256"},
+		{"far too many nodes", ones(100_000), "100000 nodes"},
+		{"one huge weight", []int{1, 1 << 40}, "nodes[1].weight 1099511627776"},
+		{"weights that would overflow the sum", []int{math.MaxInt, math.MaxInt}, "nodes[0].weight"},
+		{"a sum past MaxCycle", []int{MaxCycle / 2, 0, MaxCycle/2 + 1}, "nodes[2].weight"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := New(tc.weights)
+			if err == nil {
+				t.Fatalf("New accepted it (cycle of %d)", len(b.seq))
+			}
+			if !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("error %q, want it to contain %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestNewAtTheLimits(t *testing.T) {
+	// MaxNodes nodes: every one is picked once per cycle, and the last index
+	// fits a Tried set.
+	b, err := New(func() []int {
+		w := make([]int, MaxNodes)
+		for i := range w {
+			w[i] = 1
+		}
+		return w
+	}())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tried Tried
+	for range MaxNodes {
+		i := b.Next(&tried)
+		if tried.Has(i) {
+			t.Fatalf("node %d picked twice in one cycle", i)
+		}
+		tried.Add(i)
+	}
+	// The longest cycle, and negative weights counted as drained.
+	b, err = New([]int{MaxCycle - 1, -7, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.seq) != MaxCycle {
+		t.Fatalf("cycle of %d, want %d", len(b.seq), MaxCycle)
+	}
+	for _, i := range b.seq {
+		if i == 1 {
+			t.Fatal("a node of negative weight was picked")
+		}
+	}
+}
+
+// TestNewWRRNeverPanics: for what New refuses, NewWRR answers a balancer
+// with no active node (the channel answers 502) instead of crashing the
+// node, as it did for more than 256 nodes.
+func TestNewWRRNeverPanics(t *testing.T) {
+	weights := make([]int, 300)
+	for i := range weights {
+		weights[i] = 1
+	}
+	for _, w := range [][]int{weights, {1 << 40}} {
+		b := NewWRR(w)
+		if b.Active() || b.Next(nil) != -1 || b.Len() != len(w) {
+			t.Errorf("NewWRR of %d weights: active %v, next %d, len %d; want an inactive balancer",
+				len(w), b.Active(), b.Next(nil), b.Len())
+		}
 	}
 }
 

@@ -2,11 +2,15 @@ package snapshot
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sort"
 	"sync/atomic"
 	"time"
 
+	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/store"
 	"github.com/portico-gw/portico/internal/upstream"
 )
@@ -23,18 +27,39 @@ type Manager struct {
 	builder Builder
 	log     *slog.Logger
 	current atomic.Pointer[Snapshot]
+	// build is builder.Build; tests replace it.
+	build func(*config.State) *Snapshot
+	// failed is the last build that panicked, until a build succeeds. Only
+	// Refresh writes it, Status reads it.
+	failed atomic.Pointer[BuildError]
 }
 
 // NewManager returns a manager with no snapshot yet; call Refresh or Run.
 func NewManager(st store.Store, pool *upstream.Pool, log *slog.Logger) *Manager {
-	return &Manager{store: st, builder: Builder{Pool: pool}, log: log}
+	m := &Manager{store: st, builder: Builder{Pool: pool}, log: log}
+	m.build = m.builder.Build
+	return m
+}
+
+// BuildError is a snapshot build that panicked: a bug, or stored data that
+// the compiler does not expect. The previous snapshot keeps serving.
+type BuildError struct {
+	Revision int64     `json:"revision"`
+	At       time.Time `json:"at"`
+	Message  string    `json:"message"`
+}
+
+func (e *BuildError) Error() string {
+	return fmt.Sprintf("building the configuration of revision %d: %s", e.Revision, e.Message)
 }
 
 // Current returns the snapshot being served, or nil before the first build.
 func (m *Manager) Current() *Snapshot { return m.current.Load() }
 
 // Refresh loads the store and swaps in a new snapshot when the revision
-// moved. On a load error the old snapshot keeps serving.
+// moved. On a load error, or a build that panics, the old snapshot keeps
+// serving. A revision whose build panicked is not built again (it would
+// panic again): the next write is.
 func (m *Manager) Refresh(ctx context.Context) error {
 	rev, err := m.store.Revision(ctx)
 	if err != nil {
@@ -43,12 +68,19 @@ func (m *Manager) Refresh(ctx context.Context) error {
 	if cur := m.current.Load(); cur != nil && cur.Revision == rev {
 		return nil
 	}
+	if f := m.failed.Load(); f != nil && f.Revision == rev {
+		return f
+	}
 	st, err := m.store.Load(ctx)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	s := m.builder.Build(st)
+	s, err := m.safeBuild(st)
+	if err != nil {
+		return err
+	}
+	m.failed.Store(nil)
 	m.current.Store(s)
 	m.log.Info("configuration applied", "revision", s.Revision, "apis", len(s.APIs),
 		"disabled_apis", len(s.Problems), "build_ms", time.Since(start).Milliseconds())
@@ -57,6 +89,23 @@ func (m *Manager) Refresh(ctx context.Context) error {
 			"environment", p.Environment, "version", p.Version, "error", p.Message)
 	}
 	return nil
+}
+
+// safeBuild runs one build, turning a panic into a *BuildError that is
+// logged (with the stack) and shown by Status. The builder keeps the
+// previous snapshot as its base: it records a snapshot only at the end of a
+// build that completes.
+func (m *Manager) safeBuild(st *config.State) (s *Snapshot, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			be := &BuildError{Revision: st.Revision, At: time.Now().UTC(), Message: fmt.Sprintf("panic: %v", r)}
+			m.failed.Store(be)
+			s, err = nil, be
+			m.log.Error("configuration not applied: building it panicked; the previous one keeps serving",
+				"revision", st.Revision, "error", be.Message, "stack", string(debug.Stack()))
+		}
+	}()
+	return m.build(st), nil
 }
 
 // Run rebuilds on every store change until ctx ends.
@@ -70,7 +119,12 @@ func (m *Manager) Run(ctx context.Context) {
 		case <-m.store.Changed():
 		case <-tick.C:
 		}
-		if err := m.Refresh(ctx); err != nil && ctx.Err() == nil {
+		err := m.Refresh(ctx)
+		var be *BuildError
+		if errors.As(err, &be) {
+			continue // logged once, when the build failed
+		}
+		if err != nil && ctx.Err() == nil {
 			m.log.Error("configuration not applied; the previous one keeps serving", "error", err)
 		}
 	}
@@ -83,6 +137,9 @@ type Status struct {
 	APIs         int          `json:"apis"`
 	DisabledAPIs []Problem    `json:"disabled_apis"`
 	DownNodes    []NodeStatus `json:"down_nodes"`
+	// BuildError is set while the store's latest revision could not be
+	// built (the snapshot above is an older one).
+	BuildError *BuildError `json:"build_error,omitempty"`
 }
 
 // NodeStatus is a channel node out of the rotation after a failed connect.
@@ -95,8 +152,9 @@ type NodeStatus struct {
 // Status describes the current snapshot.
 func (m *Manager) Status() any {
 	s := m.current.Load()
+	failed := m.failed.Load()
 	if s == nil {
-		return Status{DisabledAPIs: []Problem{}, DownNodes: []NodeStatus{}}
+		return Status{DisabledAPIs: []Problem{}, DownNodes: []NodeStatus{}, BuildError: failed}
 	}
 	p := s.Problems
 	if p == nil {
@@ -117,5 +175,5 @@ func (m *Manager) Status() any {
 		}
 		return down[i].Addr < down[j].Addr
 	})
-	return Status{Revision: s.Revision, BuiltAt: s.BuiltAt, APIs: len(s.APIs), DisabledAPIs: p, DownNodes: down}
+	return Status{Revision: s.Revision, BuiltAt: s.BuiltAt, APIs: len(s.APIs), DisabledAPIs: p, DownNodes: down, BuildError: failed}
 }

@@ -355,7 +355,11 @@ func (b *Builder) compileChannel(c *config.Channel, prev *Channel) (*Channel, er
 	if prev != nil && prev.fingerprint == ch.fingerprint {
 		ch.Balancer = prev.Balancer
 	} else {
-		ch.Balancer = balancer.NewWRR(weights)
+		wrr, err := balancer.New(weights)
+		if err != nil {
+			return nil, fmt.Errorf("channel %s: %v", c.ID, err)
+		}
+		ch.Balancer = wrr
 	}
 	return ch, nil
 }

@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strconv"
 )
 
 // migration is one step of the schema's history. Steps are never edited once
@@ -169,11 +171,13 @@ func migrateStep(ctx context.Context, db *sql.DB, steps []migration) (done bool,
 		return false, fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	defer tx.Rollback() // a no-op after Commit
-	var v int
-	if err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version WHERE id = 1`).Scan(&v); err != nil {
-		return false, fmt.Errorf("sqlite: read schema version: %w", err)
+	v, err := readSchemaVersion(ctx, tx)
+	if err != nil {
+		return false, err
 	}
 	switch {
+	case v < 0:
+		return false, fmt.Errorf("sqlite: the database has schema version %d, which no portico writes (versions count applied migrations from 0): the schema_version table is damaged; restore the database from a backup", v)
 	case v > len(steps):
 		return false, fmt.Errorf("sqlite: the database has schema version %d but this build of portico knows only up to %d: it was written by a newer portico; run that version or a newer one", v, len(steps))
 	case v == len(steps):
@@ -192,4 +196,39 @@ func migrateStep(ctx context.Context, db *sql.DB, steps []migration) (done bool,
 		return false, fmt.Errorf("sqlite: migration %d (%s): %w", v+1, step.name, err)
 	}
 	return v+1 == len(steps), nil
+}
+
+// readSchemaVersion reads the version row. SQLite keeps whatever a hand
+// edit or a damaged file puts in a column, so anything but one integer row
+// is refused, naming what was found, rather than misread.
+func readSchemaVersion(ctx context.Context, tx *sql.Tx) (int, error) {
+	var raw any
+	err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version WHERE id = 1`).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, errors.New("sqlite: the schema_version table has no version row: the database is damaged; restore it from a backup")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: read schema version: %w", err)
+	}
+	v, ok := raw.(int64)
+	if !ok {
+		return 0, fmt.Errorf("sqlite: the database has schema version %s, not an integer: the schema_version table is damaged; restore the database from a backup", describeValue(raw))
+	}
+	if int64(int(v)) != v { // only on 32-bit platforms
+		return 0, fmt.Errorf("sqlite: the database has schema version %d, which no portico writes: the schema_version table is damaged; restore the database from a backup", v)
+	}
+	return int(v), nil
+}
+
+// describeValue shows a value read from SQLite in an error message.
+func describeValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case string:
+		return strconv.Quote(x)
+	case []byte:
+		return fmt.Sprintf("X'%X' (a blob)", x)
+	}
+	return fmt.Sprint(v)
 }

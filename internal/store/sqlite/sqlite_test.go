@@ -221,6 +221,62 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 }
 
+// TestDamagedSchemaVersionRefused: a schema version that no portico writes
+// (negative, not an integer, missing) is a clear error at Open naming what
+// was found; a negative one used to panic the migrator.
+func TestDamagedSchemaVersionRefused(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, edit, want string
+	}{
+		{"negative", `UPDATE schema_version SET version = -1`, "schema version -1, which no portico writes"},
+		{"most negative", `UPDATE schema_version SET version = -9223372036854775808`, "schema version -9223372036854775808,"},
+		{"text", `UPDATE schema_version SET version = 'two'`, `schema version "two", not an integer`},
+		{"real", `UPDATE schema_version SET version = 1.5`, "schema version 1.5, not an integer"},
+		{"blob", `UPDATE schema_version SET version = X'01'`, "schema version X'01' (a blob), not an integer"},
+		{"no row", `DELETE FROM schema_version`, "schema_version table has no version row"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(ctx, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			db, err := sql.Open("sqlite", filepath.Join(dir, FileName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec(tc.edit); err != nil {
+				t.Fatal(err)
+			}
+			stored := func() string {
+				t.Helper()
+				var rows int
+				var v string
+				if err := db.QueryRow(`SELECT count(*), quote(max(version)) FROM schema_version`).Scan(&rows, &v); err != nil {
+					t.Fatal(err)
+				}
+				return fmt.Sprintf("%d row(s), %s", rows, v)
+			}
+			before := stored()
+			s, err = Open(ctx, dir)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open of a database with a damaged schema version succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q, want it to contain %q", err, tc.want)
+			}
+			// Refused without writing: the damage is left as found.
+			if after := stored(); after != before {
+				t.Fatalf("schema_version changed by the refused Open: %s -> %s", before, after)
+			}
+		})
+	}
+}
+
 // TestConcurrentWrites: writers from several goroutines serialize, every
 // write bumps the revision exactly once, and a reader never sees the revision
 // go back or a state that does not match its revision.
