@@ -445,9 +445,14 @@ func (x *Exchange) EndHead(contentLength int64, noBody bool) {
 		x.untilClose = true
 		x.closeAfter = true
 	}
-	if x.Status != 101 && x.Closing() {
+	switch {
+	case x.Status == 101:
+	case x.Closing():
 		x.closeAfter = true
 		_, _ = w.WriteString("Connection: close\r\n")
+	case x.Req.Minor == 0:
+		// An HTTP/1.0 client that asked for keep-alive must be told it got it.
+		_, _ = w.WriteString("Connection: keep-alive\r\n")
 	}
 	_, _ = w.WriteString("\r\n")
 	if noBody || contentLength == 0 {

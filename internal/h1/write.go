@@ -10,9 +10,9 @@ import (
 // HTTP/1.1 whatever the client's minor version, as net/http does.
 func WriteStatusLine(w *bufio.Writer, status int, reason []byte) {
 	_, _ = w.WriteString("HTTP/1.1 ")
-	var b [3]byte
-	b[0], b[1], b[2] = byte('0'+status/100), byte('0'+status/10%10), byte('0'+status%10)
-	_, _ = w.Write(b[:])
+	_ = w.WriteByte(byte('0' + status/100))
+	_ = w.WriteByte(byte('0' + status/10%10))
+	_ = w.WriteByte(byte('0' + status%10))
 	_ = w.WriteByte(' ')
 	if len(reason) == 0 {
 		_, _ = w.WriteString(StatusText(status))
@@ -40,9 +40,10 @@ func WriteFieldString(w *bufio.Writer, name, value string) {
 
 // WriteContentLength writes "Content-Length: n\r\n".
 func WriteContentLength(w *bufio.Writer, n int64) {
-	var b [32]byte
 	_, _ = w.WriteString("Content-Length: ")
-	_, _ = w.Write(strconv.AppendInt(b[:0], n, 10))
+	// AvailableBuffer: formatting into the writer's own buffer allocates
+	// nothing.
+	_, _ = w.Write(strconv.AppendInt(w.AvailableBuffer(), n, 10))
 	_, _ = w.WriteString("\r\n")
 }
 
@@ -57,8 +58,7 @@ func (c ChunkedWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var b [20]byte
-	if _, err := c.W.Write(strconv.AppendInt(b[:0], int64(len(p)), 16)); err != nil {
+	if _, err := c.W.Write(strconv.AppendInt(c.W.AvailableBuffer(), int64(len(p)), 16)); err != nil {
 		return 0, err
 	}
 	_, _ = c.W.WriteString("\r\n")
