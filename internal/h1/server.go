@@ -168,8 +168,9 @@ type conn struct {
 	tls   bool
 	br    *bufio.Reader
 	bw    *bufio.Writer
-	x     Exchange
-	state atomic.Int32
+	x      Exchange
+	state  atomic.Int32
+	peeker Peeker
 
 	rslide, wslide time.Duration
 	rdl, wdl       time.Time
@@ -211,6 +212,7 @@ func (c *conn) serve() {
 	c.br.Reset(c)
 	c.bw = writerPool.Get().(*bufio.Writer)
 	c.bw.Reset(c)
+	c.peeker.Init(c.nc)
 	x := &c.x
 	x.c = c
 	hijacked := false
@@ -381,6 +383,17 @@ func (x *Exchange) RemoteAddr() net.Addr { return x.c.nc.RemoteAddr() }
 // IsTLS reports whether the connection is TLS.
 func (x *Exchange) IsTLS() bool { return x.c.tls }
 
+// ClientGone reports whether the client closed its connection (or it
+// failed), looking at the socket without blocking. Bytes of a next request
+// waiting there mean it is still connected.
+func (x *Exchange) ClientGone() bool {
+	if x.c.br.Buffered() > 0 {
+		return false
+	}
+	_, gone := x.c.peeker.Peek()
+	return gone
+}
+
 // W is the buffered writer of the connection, for writing header fields
 // between StartResponse and EndHead.
 func (x *Exchange) W() *bufio.Writer { return x.c.bw }
@@ -444,6 +457,13 @@ func (x *Exchange) EndHead(contentLength int64, noBody bool) {
 	default:
 		x.untilClose = true
 		x.closeAfter = true
+	}
+	if !x.Body.Done() && !x.Body.Empty() && x.Body.Err() == nil {
+		// The body will not be read: say now that the connection closes
+		// when the rest is more than the server throws away.
+		if x.Req.Expect100 && !x.continued || !x.Req.Chunked && x.Req.ContentLength-x.Body.N() > discardBytes {
+			x.closeAfter = true
+		}
 	}
 	switch {
 	case x.Status == 101:

@@ -107,12 +107,17 @@ type reqState struct {
 
 	trailersFn func() []h1.Field
 	interimFn  func(int, []byte, []h1.Field)
+	aliveFn    func() bool
+	// interimSent: a 1xx answer reached the client, so the exchange can no
+	// longer be tried again.
+	interimSent bool
 }
 
 var statePool = sync.Pool{New: func() any {
 	st := &reqState{copyBuf: make([]byte, 32<<10)}
 	st.trailersFn = func() []h1.Field { return st.hx.Body.Trailers }
 	st.interimFn = st.relayInterim
+	st.aliveFn = func() bool { return !st.hx.ClientGone() }
 	return st
 }}
 
@@ -120,6 +125,7 @@ var statePool = sync.Pool{New: func() any {
 func (p *Proxy) ServeH1(hx *h1.Exchange) {
 	st := statePool.Get().(*reqState)
 	st.hx = hx
+	st.interimSent = false
 	x := &st.x
 	*x = exchange{start: time.Now()}
 	x.reqID = p.requestID(hx.Req.Fields, st.idBuf[:0])
@@ -148,6 +154,14 @@ func (p *Proxy) serve(hx *h1.Exchange, st *reqState) {
 	s := p.src.Current()
 	if s == nil {
 		p.fail(hx, x, 503, "the gateway is starting")
+		return
+	}
+	if len(req.Path) == 1 && req.Path[0] == '*' {
+		// OPTIONS * asks about the server itself, not an API: answered
+		// here, as net/http does.
+		hx.StartResponse(200, nil)
+		h1.WriteField(hx.W(), hdrRequestID, x.reqID)
+		hx.EndHead(0, false)
 		return
 	}
 	path, ok := cleanPath(st.pathBuf[:0], req.Path)
@@ -208,6 +222,8 @@ func (p *Proxy) forward(hx *h1.Exchange, st *reqState, api *snapshot.API) {
 		Timeout: api.Timeout,
 		Buf:     st.copyBuf,
 		Interim: st.interimFn,
+
+		ClientAlive: st.aliveFn,
 	}
 	switch {
 	case hx.Body.Empty():
@@ -276,6 +292,13 @@ func (p *Proxy) forward(hx *h1.Exchange, st *reqState, api *snapshot.API) {
 			ue = &upstream.Error{Op: "exchange", Status: 502, Reached: true, Err: err}
 		}
 		lastErr = ue
+		if errors.Is(ue.Err, upstream.ErrClientGone) {
+			// Nobody is left to answer; 499 is for the access log.
+			hx.SetClose()
+			x.errMsg = ue.Error()
+			p.fail(hx, x, 499, "the client closed the connection")
+			return
+		}
 		if ue.Client {
 			p.clientBodyFailed(hx, x, ue.Err)
 			return
@@ -290,7 +313,7 @@ func (p *Proxy) forward(hx *h1.Exchange, st *reqState, api *snapshot.API) {
 		// A connect failure never reached the node: always try again. A
 		// request that may have reached it goes again only when repeating
 		// it is harmless and its body can be sent again.
-		if ue.Reached && (!idempotent || !replayable) {
+		if ue.Reached && (!idempotent || !replayable || st.interimSent) {
 			break
 		}
 	}
@@ -514,6 +537,7 @@ func (st *reqState) relayInterim(status int, reason []byte, fields []h1.Field) {
 		}
 	}
 	st.hx.WriteInterim(status, reason, st.interim)
+	st.interimSent = true
 }
 
 // relay writes the node's answer to the client: its head without hop-by-hop

@@ -36,6 +36,10 @@ type Request struct {
 	Interim func(status int, reason []byte, fields []h1.Field)
 	// Buf is the copy buffer for the body.
 	Buf []byte
+	// ClientAlive, when set, is asked during long waits on the node; when
+	// it answers false the exchange ends with ErrClientGone and the node's
+	// connection is closed.
+	ClientAlive func() bool
 }
 
 // Response is a node's answer: its head and a reader of its body. Release
@@ -110,7 +114,10 @@ func (c *Client) Do(req *Request, resp *Response) error {
 	return nil
 }
 
+func clientGone(err error) bool { return errors.Is(err, ErrClientGone) }
+
 func (cn *Conn) send(req *Request) *Error {
+	cn.watch = req.ClientAlive
 	if !req.Deadline.IsZero() {
 		cn.setWriteDeadline(req.Deadline)
 	}
@@ -205,6 +212,9 @@ func (cn *Conn) receive(req *Request, resp *Response) *Error {
 }
 
 func recvErr(err error) *Error {
+	if clientGone(err) {
+		return &Error{Op: "receive", Status: 499, Reached: true, Client: true, Err: err}
+	}
 	if isTimeout(err) {
 		return &Error{Op: "receive", Status: 504, Reached: true, Err: err}
 	}
@@ -242,6 +252,7 @@ func (r *Response) Hijack() (net.Conn, *bufio.Reader) {
 	cn := r.conn
 	r.conn = nil
 	cn.rslide, cn.wslide = 0, 0
+	cn.watch = nil
 	_ = cn.nc.SetDeadline(time.Time{})
 	// The connection leaves the pool for good: its caller closes it.
 	cn.closed = true

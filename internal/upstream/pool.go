@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/portico-gw/portico/internal/h1"
@@ -183,6 +182,7 @@ func (c *Client) get(deadline time.Time) (*Conn, bool, error) {
 func (c *Client) put(cn *Conn) {
 	cn.idleAt = time.Now()
 	cn.rslide, cn.wslide = 0, 0
+	cn.watch = nil
 	c.mu.Lock()
 	if c.retired {
 		c.mu.Unlock()
@@ -252,10 +252,7 @@ func (c *Client) dial(deadline time.Time) (*Conn, error) {
 		return nil, &DialError{err}
 	}
 	cn := &Conn{client: c}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		cn.raw, _ = tc.SyscallConn()
-		cn.peekFn = cn.peek
-	}
+	cn.peeker.Init(nc)
 	if c.tlsCfg != nil {
 		tc := tls.Client(nc, c.tlsCfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -304,22 +301,45 @@ type Conn struct {
 	idleAt time.Time
 	closed bool
 
-	raw    syscall.RawConn
-	peekFn func(fd uintptr) bool
-	peekN  int
-	peekE  error
+	peeker h1.Peeker
 
 	rslide, wslide time.Duration
 	rdl, wdl       time.Time
+	// until is the read deadline proper; while watch is set, the socket's
+	// deadline comes every watchEvery at most, to ask watch whether the
+	// client is still there.
+	until time.Time
+	watch func() bool
 }
 
-// Read reads from the node, moving the read deadline forward while data
-// flows when a sliding timeout is set.
+// watchEvery is how often a wait on a node checks that the client it
+// serves is still connected.
+const watchEvery = time.Second
+
+// ErrClientGone ends a wait on a node whose client has disconnected.
+var ErrClientGone = errors.New("the client closed its connection")
+
+// Read reads from the node. The read deadline slides forward while data
+// flows when a sliding timeout is set; while the exchange is watched, a
+// long wait wakes every watchEvery to check that its client is still
+// connected, and ends with ErrClientGone when it is not (as nginx stops
+// a request whose client went away).
 func (cn *Conn) Read(p []byte) (int, error) {
 	if cn.rslide > 0 {
-		h1.Slide(cn.nc.SetReadDeadline, &cn.rdl, cn.rslide)
+		if next := time.Now().Add(cn.rslide); next.Sub(cn.until) > cn.rslide/4 {
+			cn.setReadDeadline(next)
+		}
 	}
-	return cn.nc.Read(p)
+	for {
+		n, err := cn.nc.Read(p)
+		if err == nil || cn.watch == nil || !isTimeout(err) || !time.Now().Before(cn.until) {
+			return n, err
+		}
+		if !cn.watch() {
+			return n, ErrClientGone
+		}
+		cn.armReadDeadline()
+	}
 }
 
 // Write writes to the node, with the same sliding deadline.
@@ -331,8 +351,21 @@ func (cn *Conn) Write(p []byte) (int, error) {
 }
 
 func (cn *Conn) setReadDeadline(t time.Time) {
-	cn.rdl = t
-	_ = cn.nc.SetReadDeadline(t)
+	cn.until = t
+	cn.armReadDeadline()
+}
+
+// armReadDeadline sets the socket's read deadline: until, or sooner when
+// the client must be checked.
+func (cn *Conn) armReadDeadline() {
+	d := cn.until
+	if cn.watch != nil {
+		if w := time.Now().Add(watchEvery); d.IsZero() || w.Before(d) {
+			d = w
+		}
+	}
+	cn.rdl = d
+	_ = cn.nc.SetReadDeadline(d)
 }
 
 func (cn *Conn) setWriteDeadline(t time.Time) {
@@ -361,28 +394,6 @@ func (cn *Conn) sound() bool {
 	if cn.br.Buffered() > 0 {
 		return false
 	}
-	if cn.raw == nil {
-		return true
-	}
-	if err := cn.raw.Read(cn.peekFn); err != nil {
-		return false
-	}
-	return cn.peekN < 0
-}
-
-// peek looks at the socket without blocking: peekN is -1 when nothing is
-// there.
-func (cn *Conn) peek(fd uintptr) bool {
-	var b [1]byte
-	n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	switch {
-	case err == syscall.EAGAIN:
-		cn.peekN = -1
-	case err != nil:
-		cn.peekN = 0
-	default:
-		cn.peekN = n // data, or 0 for end of stream
-	}
-	cn.peekE = err
-	return true
+	pending, gone := cn.peeker.Peek()
+	return !pending && !gone
 }
