@@ -232,10 +232,10 @@ func (b *Body) chunkHeader() error {
 	if digits == 0 {
 		return ErrChunkSize
 	}
+	// No whitespace after the size: RFC 9112 allows some before ";", but
+	// net/http does not, and the gateway must not read as a chunk what a
+	// node may refuse.
 	rest := line[digits:]
-	for len(rest) > 0 && (rest[0] == ' ' || rest[0] == '\t') {
-		rest = rest[1:]
-	}
 	if len(rest) > 0 {
 		// chunk-ext: dropped, but it must be made of field characters.
 		if rest[0] != ';' {

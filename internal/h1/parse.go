@@ -130,11 +130,12 @@ type Response struct {
 }
 
 // readHead reads one message head (start line and fields, up to the empty
-// line) into dst. Up to four empty lines before the start line are skipped
-// (RFC 9112 2.2). Lines may end in CRLF or LF.
+// line) into dst. Lines may end in CRLF or LF. An empty line before the
+// start line is refused, as net/http does: RFC 9112 2.2 lets a server skip
+// it, but a gateway that skips what its nodes refuse reads a different
+// message stream than they do.
 func readHead(br *bufio.Reader, dst []byte, limit int) ([]byte, error) {
 	dst = dst[:0]
-	skipped := 0
 	lineStart := 0
 	for {
 		line, err := br.ReadSlice('\n')
@@ -157,11 +158,7 @@ func readHead(br *bufio.Reader, dst []byte, limit int) ([]byte, error) {
 		l := dst[lineStart:]
 		if len(l) == 1 || (len(l) == 2 && l[0] == '\r') { // empty line
 			if lineStart == 0 {
-				if skipped++; skipped > 4 {
-					return dst, errRequestLine
-				}
-				dst = dst[:0]
-				continue
+				return dst, errRequestLine
 			}
 			return dst, nil
 		}
@@ -424,7 +421,8 @@ func (r *Request) interpret() error {
 	switch {
 	case hosts > 1:
 		return errManyHosts
-	case hosts == 0 && r.Minor == 1 && r.Host == nil:
+	case hosts == 0 && r.Minor == 1:
+		// Also with an absolute-form target, as net/http requires.
 		return errNoHost
 	case tes > 1:
 		return errManyTE
@@ -597,16 +595,52 @@ func parseContentLength(v []byte) (int64, bool) {
 	return n, true
 }
 
-// validHost accepts the characters of an RFC 3986 host and port (reg-name,
-// IPv4, IP-literal in brackets, percent-encoding) and nothing else: no
-// userinfo, no path, no whitespace.
+// validHost accepts an RFC 3986 host with an optional port and nothing
+// else: a reg-name or IPv4 address of unreserved and sub-delim characters
+// (no percent-encoding, no userinfo, no path, no whitespace), or an IPv6
+// literal in brackets; then ":" and digits. An empty host is valid (an
+// HTTP/1.0 request or a target without authority may send one).
 func validHost(h []byte) bool {
+	if len(h) > 0 && h[0] == '[' {
+		end := bytes.IndexByte(h, ']')
+		if end < 0 {
+			return false
+		}
+		for _, c := range h[1:end] {
+			if !isIPv6Char[c] {
+				return false
+			}
+		}
+		h = h[end+1:]
+		if len(h) == 0 {
+			return true
+		}
+		if h[0] != ':' {
+			return false
+		}
+		return allDigits(h[1:])
+	}
+	if i := bytes.IndexByte(h, ':'); i >= 0 {
+		if !allDigits(h[i+1:]) {
+			return false
+		}
+		h = h[:i]
+	}
 	for _, c := range h {
-		if !isHostChar[c] {
+		if !isRegNameChar[c] {
 			return false
 		}
 	}
-	return validEscapes(h)
+	return true
+}
+
+func allDigits(b []byte) bool {
+	for _, c := range b {
+		if !isDigit(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // connectionOptions sets the flags for the options a Connection field
@@ -700,6 +734,9 @@ var (
 		t['\t'] = true
 		return t
 	}()
-	// isHostChar: RFC 3986 reg-name, IP literals and a port.
-	isHostChar = AlnumAnd("-._~!$&'()*+,;=:[]%")
+	// isRegNameChar: RFC 3986 reg-name without percent-encoding.
+	isRegNameChar = AlnumAnd("-._~!$&'()*+,;=")
+	// isIPv6Char: what stands between the brackets of an IPv6 literal
+	// (hex digits, colons, dots of an embedded IPv4).
+	isIPv6Char = AlnumAnd(":.")
 )

@@ -35,7 +35,7 @@ func TestRequestHeads(t *testing.T) {
 	}{
 		{"simple", "GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n", 0},
 		{"bare LF line ends", "GET / HTTP/1.1\nHost: x\n\n", 0},
-		{"leading empty line", "\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+		{"leading empty line", "\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
 		{"HTTP/1.0 without Host", "GET / HTTP/1.0\r\n\r\n", 0},
 		{"absolute form", "GET http://Example.com:8080/p?q HTTP/1.1\r\nHost: other\r\n\r\n", 0},
 		{"OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 0},
@@ -55,6 +55,11 @@ func TestRequestHeads(t *testing.T) {
 		{"userinfo in Host", "GET / HTTP/1.1\r\nHost: admin:hunter2@127.0.0.1\r\n\r\n", 400},
 		{"userinfo in absolute form", "GET http://a:b@h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},
 		{"space in Host", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+		{"percent in Host", "GET / HTTP/1.1\r\nHost: exam%2Fple.com\r\n\r\n", 400},
+		{"port not digits", "GET http://example.com:abc/ HTTP/1.1\r\nHost: example.com\r\n\r\n", 400},
+		{"bracket junk", "GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400},
+		{"IPv6 Host", "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", 0},
+		{"absolute form without Host", "GET http://h/ HTTP/1.1\r\n\r\n", 400},
 		{"two TE lines", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
 		{"TE list", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
 		{"TE identity", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n", 501},
@@ -167,7 +172,7 @@ func readChunked(raw string) (string, []Field, error) {
 func TestChunkedBodies(t *testing.T) {
 	good := []struct{ raw, body string }{
 		{"5\r\nhello\r\n0\r\n\r\n", "hello"},
-		{"5;ext=1\r\nhello\r\n6 ; x\r\n world\r\n0\r\n\r\n", "hello world"},
+		{"5;ext=1\r\nhello\r\n6;x\r\n world\r\n0\r\n\r\n", "hello world"},
 		{"A\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n", "0123456789"},
 		{"0\r\n\r\n", ""},
 	}
@@ -195,6 +200,7 @@ func TestChunkedBodies(t *testing.T) {
 		"5;\x00\r\nhello\r\n0\r\n\r\n", // control byte in an extension
 		"0\r\nX T: 1\r\n\r\n",          // malformed trailer
 		"0\r\n\n",                      // bare LF ends the trailers
+		"5 ;x\r\nhello\r\n0\r\n\r\n",   // whitespace after the size
 	}
 	for _, raw := range bad {
 		if body, _, err := readChunked(raw); err == nil {

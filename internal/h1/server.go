@@ -163,11 +163,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // methods below, which move the deadline forward as data flows, so that a
 // timeout bounds silence, not the length of a stream.
 type conn struct {
-	s     *Server
-	nc    net.Conn
-	tls   bool
-	br    *bufio.Reader
-	bw    *bufio.Writer
+	s      *Server
+	nc     net.Conn
+	tls    bool
+	br     *bufio.Reader
+	bw     *bufio.Writer
 	x      Exchange
 	state  atomic.Int32
 	peeker Peeker

@@ -167,6 +167,7 @@ func (p *Proxy) serve(hx *h1.Exchange, st *reqState) {
 	path, ok := cleanPath(st.pathBuf[:0], req.Path)
 	st.pathBuf = path
 	if !ok {
+		hx.SetClose() // a malformed request: nothing after it is trusted
 		p.fail(hx, x, 400, "malformed request path")
 		return
 	}
