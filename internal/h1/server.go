@@ -159,59 +159,59 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// conn is one client connection. Its reads and writes go through the
-// methods below, which move the deadline forward as data flows, so that a
-// timeout bounds silence, not the length of a stream.
+// conn is one client connection. Its reads and writes go through dc,
+// which keeps the deadlines; during a request body and a response they
+// slide, so that a timeout bounds silence, not the length of a stream.
 type conn struct {
 	s      *Server
 	nc     net.Conn
+	dc     DeadlineConn
 	tls    bool
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	x      Exchange
 	state  atomic.Int32
 	peeker Peeker
-
-	rslide, wslide time.Duration
-	rdl, wdl       time.Time
 }
 
-func (c *conn) Read(p []byte) (int, error) {
-	if c.rslide > 0 {
-		Slide(c.nc.SetReadDeadline, &c.rdl, c.rslide)
+// waitRequest waits for the first byte of the next request: up to
+// ReadTimeout on a new connection, up to IdleTimeout on a kept-alive one.
+// The socket deadline is never set further than ReadTimeout ahead, so that
+// on a busy connection the deadline of the wait and that of the head that
+// follows are the same and need no change (see DeadlineConn).
+func (c *conn) waitRequest(first bool) error {
+	s := c.s
+	idle := s.IdleTimeout
+	if first || idle <= 0 {
+		idle = s.ReadTimeout
 	}
-	return c.nc.Read(p)
-}
-
-func (c *conn) Write(p []byte) (int, error) {
-	if c.wslide > 0 {
-		Slide(c.nc.SetWriteDeadline, &c.wdl, c.wslide)
+	start := time.Now()
+	step := idle
+	if s.ReadTimeout > 0 && s.ReadTimeout < step {
+		step = s.ReadTimeout
 	}
-	return c.nc.Write(p)
-}
-
-// Slide moves a deadline to now+d, but only when it has fallen behind by a
-// quarter of d: a deadline change is a timer update in the runtime, and
-// one per read would cost more than the read.
-func Slide(set func(time.Time) error, cur *time.Time, d time.Duration) {
-	next := time.Now().Add(d)
-	if next.Sub(*cur) > d/4 {
-		*cur = next
-		_ = set(next)
+	for {
+		if step > 0 {
+			until := time.Now().Add(step)
+			if end := start.Add(idle); until.After(end) {
+				until = end
+			}
+			c.dc.SetReadUntil(until)
+		}
+		_, err := c.br.Peek(1)
+		if err == nil || !isTimeoutErr(err) || step <= 0 || time.Since(start) >= idle {
+			return err
+		}
 	}
-}
-
-func (c *conn) setReadDeadline(t time.Time) {
-	c.rdl = t
-	_ = c.nc.SetReadDeadline(t)
 }
 
 func (c *conn) serve() {
 	s := c.s
+	c.dc.Conn = c.nc
 	c.br = readerPool.Get().(*bufio.Reader)
-	c.br.Reset(c)
+	c.br.Reset(&c.dc)
 	c.bw = writerPool.Get().(*bufio.Writer)
-	c.bw.Reset(c)
+	c.bw.Reset(&c.dc)
 	c.peeker.Init(c.nc)
 	x := &c.x
 	x.c = c
@@ -230,29 +230,21 @@ func (c *conn) serve() {
 	}()
 	first := true
 	for {
+		c.dc.RSlide, c.dc.WSlide = 0, 0
 		if c.br.Buffered() == 0 {
-			timeout := s.IdleTimeout
-			if first {
-				timeout = s.ReadTimeout
-			}
-			if timeout > 0 {
-				c.setReadDeadline(time.Now().Add(timeout))
-			}
 			c.state.Store(stateIdle)
 			if s.shutting.Load() {
 				return
 			}
-			if _, err := c.br.Peek(1); err != nil {
+			if err := c.waitRequest(first); err != nil {
 				return
 			}
 			if !c.state.CompareAndSwap(stateIdle, stateActive) {
 				return // closed by Shutdown
 			}
-			if !first && s.ReadTimeout > 0 {
-				c.setReadDeadline(time.Now().Add(s.ReadTimeout))
-			}
-		} else if s.ReadTimeout > 0 {
-			c.setReadDeadline(time.Now().Add(s.ReadTimeout))
+		}
+		if s.ReadTimeout > 0 {
+			c.dc.SetReadUntil(time.Now().Add(s.ReadTimeout))
 		}
 		first = false
 		x.reset()
@@ -266,7 +258,7 @@ func (c *conn) serve() {
 			}
 			return
 		}
-		c.rslide, c.wslide = s.ReadTimeout, s.WriteTimeout
+		c.dc.RSlide, c.dc.WSlide = s.ReadTimeout, s.WriteTimeout
 		x.Body.ResetRequest(c.br, &x.Req, 0)
 		if x.Req.Expect100 {
 			x.Body.BeforeRead = x.sendContinue
@@ -296,7 +288,6 @@ func (c *conn) serve() {
 			}
 			return
 		}
-		c.rslide, c.wslide = 0, 0
 	}
 }
 
@@ -346,7 +337,6 @@ func (c *conn) lingerClose() {
 	if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
 		_ = tc.CloseWrite()
 	}
-	c.rslide = 0
 	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTime))
 	_, _ = io.CopyN(io.Discard, c.nc, lingerBytes)
 }
@@ -514,8 +504,7 @@ func (x *Exchange) Hijack() (nc net.Conn, br *bufio.Reader, release func()) {
 	c := x.c
 	x.hijacked = true
 	_ = c.bw.Flush()
-	c.rslide, c.wslide = 0, 0
-	_ = c.nc.SetDeadline(time.Time{})
+	c.dc.ClearDeadlines()
 	s := c.s
 	s.mu.Lock()
 	s.hijacked[c.nc] = struct{}{}

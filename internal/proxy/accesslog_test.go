@@ -1,9 +1,12 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -74,5 +77,50 @@ func TestAccessLogLine(t *testing.T) {
 	if up["uri"] != "/up/x?y=1" || up["status"] != float64(202) || up["upstream_status"] != float64(202) ||
 		up["upstream_addr"] != be.Listener.Addr().String() {
 		t.Errorf("proxied line must show the client's URI and the node: %s", lines[2])
+	}
+}
+
+// TestAccessLogAfterTheBody: the line is written when the body is done, so
+// a node that breaks off its body is logged with the error and the bytes
+// that really reached the client, not as a clean answer.
+func TestAccessLogAfterTheBody(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+			}()
+		}
+	}()
+	p := newProxy(t, []config.Channel{channel(t, "ch-1", node(t, ln.Addr().String(), 1))},
+		api(t, "api-1", "GET", "/cut", config.Backend{Type: "channel", ChannelID: "ch-1"}))
+	var out lockedBuffer
+	acc := NewAccessLog(&out)
+	p = New(Options{Source: p.src, Log: slog.New(slog.DiscardHandler), AccessLog: acc})
+	r := do(p, "GET", "/cut", nil)
+	if r.status != -1 && len(r.body) == 100 {
+		t.Fatalf("a body cut at 10 of 100 bytes reached the client whole: %d %q", r.status, r.body)
+	}
+	if err := acc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(out.b.Bytes(), &rec); err != nil {
+		t.Fatalf("%v: %s", err, out.b.String())
+	}
+	if rec["response_length"] != float64(10) || !strings.Contains(rec["error"].(string), "response body") {
+		t.Errorf("a broken body must be logged with its error and the 10 bytes sent: %s", out.b.String())
 	}
 }

@@ -587,6 +587,9 @@ func (p *Proxy) relay(hx *h1.Exchange, st *reqState, upgrade bool) {
 		x.responseTime = time.Since(x.start)
 	}
 	switch {
+	case errors.Is(rerr, h1.ErrWatchFailed):
+		x.errMsg = "the client closed the connection during the response"
+		hx.SetClose()
 	case rerr != nil:
 		x.errMsg = "response body: " + rerr.Error()
 		hx.SetClose()

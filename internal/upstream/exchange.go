@@ -114,18 +114,18 @@ func (c *Client) Do(req *Request, resp *Response) error {
 	return nil
 }
 
-func clientGone(err error) bool { return errors.Is(err, ErrClientGone) }
+func clientGone(err error) bool {
+	return errors.Is(err, ErrClientGone) || errors.Is(err, h1.ErrWatchFailed)
+}
 
 func (cn *Conn) send(req *Request) *Error {
-	cn.watch = req.ClientAlive
-	if !req.Deadline.IsZero() {
-		cn.setWriteDeadline(req.Deadline)
-	}
+	cn.dc.Watch = req.ClientAlive
+	cn.dc.SetWriteUntil(req.Deadline)
 	if _, err := cn.bw.Write(req.Head); err != nil {
 		return sendErr(err)
 	}
 	if req.Body != nil {
-		cn.wslide = req.Timeout
+		cn.dc.WSlide = req.Timeout
 		var rerr, werr error
 		if req.Length >= 0 {
 			_, rerr, werr = h1.CopyBuffer(cn.bw, io.LimitReader(req.Body, req.Length), req.Buf, nil, nil)
@@ -145,7 +145,7 @@ func (cn *Conn) send(req *Request) *Error {
 		if werr != nil {
 			return sendErr(werr)
 		}
-		cn.wslide = 0
+		cn.dc.WSlide = 0
 	}
 	if err := cn.bw.Flush(); err != nil {
 		return sendErr(err)
@@ -181,7 +181,7 @@ func (cn *Conn) receive(req *Request, resp *Response) *Error {
 			deadline = d
 		}
 	}
-	cn.setReadDeadline(deadline)
+	cn.dc.SetReadUntil(deadline)
 	for interim := 0; ; interim++ {
 		if err := resp.Response.Read(cn.br, req.HEAD); err != nil {
 			return recvErr(err)
@@ -206,14 +206,14 @@ func (cn *Conn) receive(req *Request, resp *Response) *Error {
 	if resp.Status == 101 {
 		resp.NoBody = true
 	}
-	cn.rslide = req.Timeout
+	cn.dc.RSlide = req.Timeout
 	resp.Body.ResetResponse(cn.br, &resp.Response)
 	return nil
 }
 
 func recvErr(err error) *Error {
 	if clientGone(err) {
-		return &Error{Op: "receive", Status: 499, Reached: true, Client: true, Err: err}
+		return &Error{Op: "receive", Status: 499, Reached: true, Client: true, Err: ErrClientGone}
 	}
 	if isTimeout(err) {
 		return &Error{Op: "receive", Status: 504, Reached: true, Err: err}
@@ -251,9 +251,7 @@ func (r *Response) Release() {
 func (r *Response) Hijack() (net.Conn, *bufio.Reader) {
 	cn := r.conn
 	r.conn = nil
-	cn.rslide, cn.wslide = 0, 0
-	cn.watch = nil
-	_ = cn.nc.SetDeadline(time.Time{})
+	cn.dc.ClearDeadlines()
 	// The connection leaves the pool for good: its caller closes it.
 	cn.closed = true
 	c := cn.client

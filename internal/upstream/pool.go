@@ -181,8 +181,7 @@ func (c *Client) get(deadline time.Time) (*Conn, bool, error) {
 // put gives a connection whose last exchange ended cleanly back to the pool.
 func (c *Client) put(cn *Conn) {
 	cn.idleAt = time.Now()
-	cn.rslide, cn.wslide = 0, 0
-	cn.watch = nil
+	cn.dc.RSlide, cn.dc.WSlide, cn.dc.Watch = 0, 0, nil
 	c.mu.Lock()
 	if c.retired {
 		c.mu.Unlock()
@@ -262,8 +261,10 @@ func (c *Client) dial(deadline time.Time) (*Conn, error) {
 		nc = tc
 	}
 	cn.nc = nc
-	cn.br = bufio.NewReaderSize(cn, bufferSize)
-	cn.bw = bufio.NewWriterSize(cn, bufferSize)
+	cn.dc.Conn = nc
+	cn.dc.WatchEvery = watchEvery
+	cn.br = bufio.NewReaderSize(&cn.dc, bufferSize)
+	cn.bw = bufio.NewWriterSize(&cn.dc, bufferSize)
 	return cn, nil
 }
 
@@ -302,76 +303,19 @@ type Conn struct {
 	closed bool
 
 	peeker h1.Peeker
-
-	rslide, wslide time.Duration
-	rdl, wdl       time.Time
-	// until is the read deadline proper; while watch is set, the socket's
-	// deadline comes every watchEvery at most, to ask watch whether the
-	// client is still there.
-	until time.Time
-	watch func() bool
+	// dc keeps the deadlines of reads and writes (see h1.DeadlineConn);
+	// while an exchange is watched, a long wait on the node asks every
+	// watchEvery whether the client is still connected.
+	dc h1.DeadlineConn
 }
 
 // watchEvery is how often a wait on a node checks that the client it
 // serves is still connected.
 const watchEvery = time.Second
 
-// ErrClientGone ends a wait on a node whose client has disconnected.
+// ErrClientGone ends a wait on a node whose client has disconnected (as
+// nginx stops a request whose client went away).
 var ErrClientGone = errors.New("the client closed its connection")
-
-// Read reads from the node. The read deadline slides forward while data
-// flows when a sliding timeout is set; while the exchange is watched, a
-// long wait wakes every watchEvery to check that its client is still
-// connected, and ends with ErrClientGone when it is not (as nginx stops
-// a request whose client went away).
-func (cn *Conn) Read(p []byte) (int, error) {
-	if cn.rslide > 0 {
-		if next := time.Now().Add(cn.rslide); next.Sub(cn.until) > cn.rslide/4 {
-			cn.setReadDeadline(next)
-		}
-	}
-	for {
-		n, err := cn.nc.Read(p)
-		if err == nil || cn.watch == nil || !isTimeout(err) || !time.Now().Before(cn.until) {
-			return n, err
-		}
-		if !cn.watch() {
-			return n, ErrClientGone
-		}
-		cn.armReadDeadline()
-	}
-}
-
-// Write writes to the node, with the same sliding deadline.
-func (cn *Conn) Write(p []byte) (int, error) {
-	if cn.wslide > 0 {
-		h1.Slide(cn.nc.SetWriteDeadline, &cn.wdl, cn.wslide)
-	}
-	return cn.nc.Write(p)
-}
-
-func (cn *Conn) setReadDeadline(t time.Time) {
-	cn.until = t
-	cn.armReadDeadline()
-}
-
-// armReadDeadline sets the socket's read deadline: until, or sooner when
-// the client must be checked.
-func (cn *Conn) armReadDeadline() {
-	d := cn.until
-	if cn.watch != nil {
-		if w := time.Now().Add(watchEvery); d.IsZero() || w.Before(d) {
-			d = w
-		}
-	}
-	cn.rdl = d
-	_ = cn.nc.SetReadDeadline(d)
-}
-
-func (cn *Conn) setWriteDeadline(t time.Time) {
-	cn.wdl = t
-	_ = cn.nc.SetWriteDeadline(t)
-}
 
 // Close closes the connection and frees its place in the pool.
 func (cn *Conn) Close() {
