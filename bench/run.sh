@@ -5,7 +5,7 @@
 #   bash bench/run.sh
 #
 # Environment (all optional):
-#   TARGETS      targets to run, in order          (default "direct nginx haproxy caddy stdlib portico")
+#   TARGETS      targets to run, in order          (default "direct nginx haproxy caddy stdlib portico policy")
 #   DURATION     wrk -d of each measured run        (default 10s)
 #   WARMUP       wrk -d of the warm-up per target   (default 2s; 0 disables it)
 #   OUT          where the markdown report is saved (default bench/results/latest.md)
@@ -23,7 +23,7 @@ set -euo pipefail
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-TARGETS="${TARGETS:-direct nginx haproxy caddy stdlib portico}"
+TARGETS="${TARGETS:-direct nginx haproxy caddy stdlib portico policy}"
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 OUT="${OUT:-$ROOT/bench/results/latest.md}"
@@ -323,7 +323,7 @@ install_missing() {
 	command -v curl >/dev/null || pkgs+=(curl)
 	command -v setsid >/dev/null || pkgs+=(util-linux)
 	command -v pgrep >/dev/null || pkgs+=(procps)
-	if target_selected portico; then
+	if target_selected portico || target_selected policy; then
 		command -v jq >/dev/null || pkgs+=(jq)
 	fi
 	local t
@@ -502,7 +502,11 @@ admin_create() {
 	return 0
 }
 
-start_portico() {
+# launch_portico NAME ARGS...: build and start Portico as process NAME with
+# extra serve flags, and publish GET /hello to the backend.
+launch_portico() {
+	local name="$1"
+	shift
 	command -v jq >/dev/null || { REASON="jq is not installed"; return 1; }
 	log "building portico (go build ./cmd/portico)"
 	if ! (cd "$ROOT" && go build -o "$TMP/portico" ./cmd/portico) >"$TMP/portico-build.log" 2>&1; then
@@ -510,16 +514,17 @@ start_portico() {
 		return 1
 	fi
 	next_port
-	local port="$PORT" i code="" sid cid
+	local port="$PORT" i code="" cid
 	next_port
 	ADMIN_PORT="$PORT"
-	start_bg portico "$TMP/portico" serve --proxy-addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$ADMIN_PORT" \
-		--data-dir "$TMP/pdata" --admin-token "$ADMIN_TOKEN" --access-log off
-	PROC_NAME=portico
+	rm -rf "$TMP/pdata-$name"
+	start_bg "$name" "$TMP/portico" serve --proxy-addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$ADMIN_PORT" \
+		--data-dir "$TMP/pdata-$name" --admin-token "$ADMIN_TOKEN" "$@"
+	PROC_NAME="$name"
 	URL="http://127.0.0.1:$port/hello"
 	for ((i = 0; i < 200; i++)); do
-		if ! group_alive "${PIDS[portico]}"; then
-			REASON="portico serve exited during start-up: $(log_tail portico)"
+		if ! group_alive "${PIDS[$name]}"; then
+			REASON="portico serve exited during start-up: $(log_tail "$name")"
 			return 1
 		fi
 		code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$ADMIN_PORT/healthz" || true)"
@@ -527,18 +532,34 @@ start_portico() {
 		sleep 0.1
 	done
 	if [[ "$code" != 200 ]]; then
-		REASON="GET /healthz on the admin address did not answer 200 within 20s (last ${code:-none}); log: $(log_tail portico)"
+		REASON="GET /healthz on the admin address did not answer 200 within 20s (last ${code:-none}); log: $(log_tail "$name")"
 		return 1
 	fi
 	admin_create /channels "{\"network\":\"default\",\"scheme\":\"http\",\"nodes\":[{\"host\":\"127.0.0.1\",\"port\":$BACKEND_PORT,\"weight\":1}]}" || return 1
 	cid="$ID"
 	[[ -n "$cid" ]] || { REASON="POST /channels answered 201 without an id"; return 1; }
 	admin_create /services '{"name":"bench"}' || return 1
-	sid="$ID"
-	[[ -n "$sid" ]] || { REASON="POST /services answered 201 without an id"; return 1; }
-	admin_create "/services/$sid/apis" "{\"name\":\"hello\",\"frontend\":{\"path\":\"/hello\",\"method\":\"GET\"},\"backend\":{\"type\":\"channel\",\"channel_id\":\"$cid\",\"path\":\"/hello\"}}" || return 1
-	admin_create "/services/$sid/releases" '{"environment":"release"}' || return 1
+	SID="$ID"
+	[[ -n "$SID" ]] || { REASON="POST /services answered 201 without an id"; return 1; }
+	admin_create "/services/$SID/apis" "{\"name\":\"hello\",\"frontend\":{\"path\":\"/hello\",\"method\":\"GET\"},\"backend\":{\"type\":\"channel\",\"channel_id\":\"$cid\",\"path\":\"/hello\"}}" || return 1
+	admin_create "/services/$SID/releases" '{"environment":"release"}' || return 1
+}
+
+start_portico() {
+	launch_portico portico --access-log off || return 1
 	wait_body portico "$URL" 10
+}
+
+# policy: Portico with the policy chain on: an IP white list, per-client and
+# per-API traffic control (limits far above the load, so every request is
+# counted and none refused), and the access log written to a file.
+start_policy() {
+	launch_portico policy --access-log "$TMP/policy-access.log" || return 1
+	admin_create /plugins '{"name":"bench_ips","type":"ip_control","config":{"type":"white_list","blocks":["10.0.0.0/8","127.0.0.1"]}}' || return 1
+	admin_create "/plugins/$ID/bindings" "{\"service_id\":\"$SID\",\"environment\":\"release\"}" || return 1
+	admin_create /plugins '{"name":"bench_limits","type":"traffic_control","config":{"window":"second","api_limit":1000000000,"ip_limit":1000000000}}' || return 1
+	admin_create "/plugins/$ID/bindings" "{\"service_id\":\"$SID\",\"environment\":\"release\"}" || return 1
+	wait_body policy "$URL" 10
 }
 
 # ------------------------------------------------------------------- main ---
@@ -565,8 +586,8 @@ fi
 
 for t in $TARGETS; do
 	case "$t" in
-	direct | nginx | haproxy | caddy | stdlib | portico) ;;
-	*) die "unknown target '$t' (known: direct nginx haproxy caddy stdlib portico)" ;;
+	direct | nginx | haproxy | caddy | stdlib | portico | policy) ;;
+	*) die "unknown target '$t' (known: direct nginx haproxy caddy stdlib portico policy)" ;;
 	esac
 done
 

@@ -11,18 +11,20 @@ import (
 
 // serveConfig holds the flags of `portico serve` (SPEC 1).
 type serveConfig struct {
-	ProxyAddr    string
-	AdminAddr    string
-	DataDir      string
-	Store        string
-	AdminToken   string
-	Networks     []string
-	AccessLog    string
-	MaxBody      int64
-	Drain        time.Duration
-	ReadTimeout  time.Duration
-	WriteTimeout time.Duration
-	IdleTimeout  time.Duration
+	ProxyAddr      string
+	AdminAddr      string
+	DataDir        string
+	Store          string
+	AdminToken     string
+	Networks       []string
+	AccessLog      string
+	MaxBody        int64
+	Drain          time.Duration
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+	IdleTimeout    time.Duration
+	TrustedProxies string
+	Redis          string
 }
 
 // parseServeFlags reads flags, each defaulting to its PORTICO_* variable and
@@ -44,6 +46,8 @@ func parseServeFlags(args []string, getenv func(string) string) (*serveConfig, e
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", 60*time.Second, "time a client has to send a request head, and the longest silence within a request body")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", 60*time.Second, "the longest a client may leave an answer unread before it is disconnected")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 90*time.Second, "how long an idle keep-alive client connection is kept")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of load balancers in front whose X-Forwarded-For is believed")
+	fs.StringVar(&c.Redis, "redis", "", "redis://host:port/db: rate-limit counters shared by every node of a cluster (empty: counted in memory)")
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		name := "PORTICO_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))

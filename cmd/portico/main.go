@@ -25,7 +25,9 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/admin"
+	"github.com/portico-gw/portico/internal/clientip"
 	"github.com/portico-gw/portico/internal/h1"
+	"github.com/portico-gw/portico/internal/plugin/ratelimit"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/snapshot"
 	"github.com/portico-gw/portico/internal/store"
@@ -128,7 +130,23 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		defer acc.Close()
 	}
 
-	px := proxy.New(proxy.Options{Source: snaps, Log: log, AccessLog: acc, MaxBody: cfg.MaxBody})
+	trusted, err := clientip.Parse(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	local := ratelimit.NewLocal()
+	defer local.Close()
+	var limiter ratelimit.Limiter = local
+	if cfg.Redis != "" {
+		rl, err := ratelimit.NewRedis(cfg.Redis, local, log)
+		if err != nil {
+			return fmt.Errorf("--redis: %w", err)
+		}
+		defer rl.Close()
+		limiter = rl
+	}
+	px := proxy.New(proxy.Options{Source: snaps, Log: log, AccessLog: acc, MaxBody: cfg.MaxBody,
+		TrustedProxies: trusted, Limiter: limiter})
 	proxySrv := &h1.Server{
 		Handler:      px,
 		ReadTimeout:  cfg.ReadTimeout,

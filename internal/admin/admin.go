@@ -98,6 +98,14 @@ func (s *server) routes() {
 	m.HandleFunc("GET /api/v1/services/{sid}/environments", s.listEnvironments)
 	m.HandleFunc("POST /api/v1/services/{sid}/environments/{env}/rollback", s.rollback)
 	m.HandleFunc("DELETE /api/v1/services/{sid}/environments/{env}", s.unpublish)
+
+	m.HandleFunc("POST /api/v1/plugins", s.createPlugin)
+	m.HandleFunc("GET /api/v1/plugins", s.listPlugins)
+	m.HandleFunc("GET /api/v1/plugins/{id}", s.getPlugin)
+	m.HandleFunc("PUT /api/v1/plugins/{id}", s.updatePlugin)
+	m.HandleFunc("DELETE /api/v1/plugins/{id}", s.deletePlugin)
+	m.HandleFunc("POST /api/v1/plugins/{id}/bindings", s.bindPlugin)
+	m.HandleFunc("DELETE /api/v1/plugins/{id}/bindings/{bid}", s.unbindPlugin)
 }
 
 // ServeHTTP checks the token before routing, so that a caller without one

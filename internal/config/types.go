@@ -198,4 +198,6 @@ type State struct {
 	Revision  int64
 	Channels  []Channel
 	Published []Published
+	// Plugins with their bindings; they apply at once, unpublished.
+	Plugins []Plugin
 }

@@ -108,7 +108,11 @@ func (l *AccessLog) Log(hx *h1.Exchange, x *exchange) {
 	b = appendInt(b, "upstream_status", int64(x.upStatus))
 	b = appendField(b, "upstream_addr", x.upstreamAddr)
 	var ipBuf [64]byte
-	b = appendField(b, "client_ip", b2s(appendClientIP(ipBuf[:0], hx.RemoteAddr())))
+	if x.clientIP.IsValid() {
+		b = appendField(b, "client_ip", b2s(x.clientIP.AppendTo(ipBuf[:0])))
+	} else {
+		b = appendField(b, "client_ip", b2s(appendClientIP(ipBuf[:0], hx.RemoteAddr())))
+	}
 	b = appendInt(b, "request_length", hx.Body.N())
 	b = appendInt(b, "response_length", hx.Written)
 	b = appendSeconds(b, "request_time", now.Sub(x.start))

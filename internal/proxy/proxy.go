@@ -22,7 +22,9 @@ import (
 	"unsafe"
 
 	"github.com/portico-gw/portico/internal/balancer"
+	"github.com/portico-gw/portico/internal/clientip"
 	"github.com/portico-gw/portico/internal/h1"
+	"github.com/portico-gw/portico/internal/plugin/ratelimit"
 	"github.com/portico-gw/portico/internal/router"
 	"github.com/portico-gw/portico/internal/snapshot"
 	"github.com/portico-gw/portico/internal/upstream"
@@ -45,6 +47,8 @@ type Proxy struct {
 	ids     *idGen
 	acc     *AccessLog
 	maxBody int64
+	clients *clientip.Resolver
+	limiter ratelimit.Limiter
 }
 
 // Options configures a Proxy.
@@ -54,6 +58,10 @@ type Options struct {
 	AccessLog *AccessLog // nil: no access log
 	// MaxBody is the largest request body accepted (413 past it).
 	MaxBody int64
+	// TrustedProxies decides the client address (nil: the peer's).
+	TrustedProxies *clientip.Resolver
+	// Limiter counts requests for traffic_control (nil: counted in memory).
+	Limiter ratelimit.Limiter
 }
 
 // New returns a proxy serving what o.Source holds.
@@ -61,7 +69,14 @@ func New(o Options) *Proxy {
 	if o.MaxBody <= 0 {
 		o.MaxBody = DefaultMaxBody
 	}
-	return &Proxy{src: o.Source, log: o.Log, ids: newIDGen(), acc: o.AccessLog, maxBody: o.MaxBody}
+	if o.TrustedProxies == nil {
+		o.TrustedProxies, _ = clientip.Parse("")
+	}
+	if o.Limiter == nil {
+		o.Limiter = ratelimit.NewLocal()
+	}
+	return &Proxy{src: o.Source, log: o.Log, ids: newIDGen(), acc: o.AccessLog, maxBody: o.MaxBody,
+		clients: o.TrustedProxies, limiter: o.Limiter}
 }
 
 // DefaultMaxBody is the request body limit when none is configured.
@@ -78,6 +93,9 @@ type exchange struct {
 	reqID        []byte
 	host         []byte // lower case, without port
 	upstreamAddr string
+	clientIP     netip.Addr
+	// rl is the rate-limit state reported on the answer (RateLimit-*).
+	rl           rateState
 	upStatus     int
 	connectTime  time.Duration
 	headerTime   time.Duration
@@ -104,6 +122,8 @@ type reqState struct {
 	tokens  [][]byte
 	interim []h1.Field
 	copyBuf []byte
+	xff     [][]byte
+	keyBuf  []byte
 
 	trailersFn func() []h1.Field
 	interimFn  func(int, []byte, []h1.Field)
@@ -130,6 +150,7 @@ func (p *Proxy) ServeH1(hx *h1.Exchange) {
 	*x = exchange{start: time.Now()}
 	x.reqID = p.requestID(hx.Req.Fields, st.idBuf[:0])
 	x.host = normalizeHost(hx.Req.Host, st.hostBuf[:0])
+	x.clientIP = p.clientIP(hx, st)
 	p.serve(hx, st)
 	if p.acc != nil {
 		p.acc.Log(hx, x)
@@ -190,6 +211,9 @@ func (p *Proxy) serve(hx *h1.Exchange, st *reqState) {
 		p.fail(hx, x, 426, "this API is not served over this scheme", "Upgrade", "TLS/1.2, HTTP/1.1")
 		return
 	}
+	if !p.applyPolicies(hx, st, api) {
+		return
+	}
 	if req.ContentLength > p.maxBody {
 		// Refused before a byte of the body is read (and without 100
 		// Continue): the connection closes after a lingering read.
@@ -198,7 +222,7 @@ func (p *Proxy) serve(hx *h1.Exchange, st *reqState) {
 		return
 	}
 	if api.Mock != nil {
-		p.serveMock(hx, x, api.Mock)
+		p.serveMock(hx, st, api.Mock)
 		return
 	}
 	// The route matched the decoded, cleaned path; the node gets the same
@@ -565,6 +589,7 @@ func (p *Proxy) relay(hx *h1.Exchange, st *reqState, upgrade bool) {
 		h1.WriteField(w, f.Name, f.Value)
 	}
 	h1.WriteField(w, hdrRequestID, x.reqID)
+	x.rl.write(w)
 	if resp.Status == 101 {
 		if !upgrade {
 			// Cannot happen: the exchange refuses an unasked 101.
@@ -604,13 +629,15 @@ func (p *Proxy) relay(hx *h1.Exchange, st *reqState, upgrade bool) {
 
 var hdrRequestID = []byte("X-Request-Id")
 
-func (p *Proxy) serveMock(hx *h1.Exchange, x *exchange, m *snapshot.Mock) {
+func (p *Proxy) serveMock(hx *h1.Exchange, st *reqState, m *snapshot.Mock) {
+	x := &st.x
 	hx.StartResponse(m.Status, nil)
 	w := hx.W()
 	for _, h := range m.Headers {
 		h1.WriteFieldString(w, h[0], h[1])
 	}
 	h1.WriteField(w, hdrRequestID, x.reqID)
+	x.rl.write(w)
 	hx.EndHead(int64(len(m.Body)), false)
 	_, _ = hx.Write(m.Body)
 	_ = hx.Finish(nil)
@@ -691,6 +718,7 @@ func (p *Proxy) fail(hx *h1.Exchange, x *exchange, status int, msg string, extra
 		h1.WriteFieldString(w, extra[i], extra[i+1])
 	}
 	h1.WriteField(w, hdrRequestID, x.reqID)
+	x.rl.write(w)
 	hx.EndHead(int64(len(b)), false)
 	_, _ = hx.Write(b)
 	_ = hx.Finish(nil)

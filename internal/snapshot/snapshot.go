@@ -65,6 +65,10 @@ type API struct {
 	WebSocket   bool
 	Timeout     time.Duration
 
+	// Policies are the plugins bound to the API or its service
+	// environment, compiled.
+	Policies Policies
+
 	Backend string // config.BackendChannel, BackendURL or BackendMock
 	Channel *Channel
 	URL     *Node
@@ -234,6 +238,7 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 	}
 	s.Channels = channels
 
+	plugins := newPluginIndex(st.Plugins)
 	defaultRoutes := map[string][]router.Route{}
 	domainRoutes := map[string]map[string][]router.Route{} // host -> env -> routes
 	for _, p := range st.Published {
@@ -241,6 +246,9 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 		for i := range p.APIs {
 			cfg := &p.APIs[i]
 			api, pat, err := b.compileAPI(cfg, channels, channelErr)
+			if err == nil {
+				api.Policies, err = plugins.policies(p.Service.ID, p.Environment, cfg.ID)
+			}
 			if err != nil {
 				s.Problems = append(s.Problems, Problem{
 					ServiceID: p.Service.ID, APIID: cfg.ID, Environment: p.Environment,

@@ -74,6 +74,25 @@ type Store interface {
 	// Unpublish stops serving the service in env.
 	Unpublish(ctx context.Context, serviceID, env string) error
 
+	// CreatePlugin stores a plugin (ConflictError for a duplicate name).
+	CreatePlugin(ctx context.Context, p *config.Plugin) error
+	// GetPlugin returns a plugin with its bindings.
+	GetPlugin(ctx context.Context, id string) (*config.Plugin, error)
+	ListPlugins(ctx context.Context, p Page) ([]config.Plugin, int, error)
+	// UpdatePlugin replaces a plugin's name and config; its type cannot
+	// change (InvalidError on field "type").
+	UpdatePlugin(ctx context.Context, p *config.Plugin) error
+	// DeletePlugin fails with a ConflictError listing its bindings while it
+	// has any.
+	DeletePlugin(ctx context.Context, id string) error
+	// BindPlugin stores a binding. The service must exist and the APIs be
+	// its own (InvalidError); a plugin of the same type already bound to the
+	// same service, environment and API (or to the whole service when the
+	// binding names no API) is a ConflictError.
+	BindPlugin(ctx context.Context, b *config.PluginBinding) error
+	// UnbindPlugin deletes one binding of a plugin.
+	UnbindPlugin(ctx context.Context, pluginID, bindingID string) error
+
 	// AdminToken returns the stored admin token ("" when none).
 	AdminToken(ctx context.Context) (string, error)
 	SetAdminToken(ctx context.Context, token string) error

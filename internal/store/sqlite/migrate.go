@@ -109,6 +109,36 @@ var migrations = []migration{
 			`CREATE INDEX environments_env ON environments (environment)`,
 		},
 	},
+	{
+		name: "plugins",
+		stmts: []string{
+			`CREATE TABLE plugins (
+				seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+				id         TEXT NOT NULL UNIQUE,
+				name       TEXT NOT NULL UNIQUE,
+				type       TEXT NOT NULL,
+				created_at INTEGER NOT NULL,
+				body       TEXT NOT NULL
+			)`,
+			`CREATE INDEX plugins_order ON plugins (created_at, seq)`,
+			// api_id is '' for a binding to the whole service; one row per
+			// named API makes "one plugin of a type per target" a unique
+			// key. binding_id groups the rows of one binding.
+			`CREATE TABLE plugin_bindings (
+				seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+				binding_id  TEXT NOT NULL,
+				plugin_id   TEXT NOT NULL REFERENCES plugins (id),
+				type        TEXT NOT NULL,
+				service_id  TEXT NOT NULL,
+				environment TEXT NOT NULL,
+				api_id      TEXT NOT NULL,
+				created_at  INTEGER NOT NULL,
+				UNIQUE (type, service_id, environment, api_id)
+			)`,
+			`CREATE INDEX plugin_bindings_plugin ON plugin_bindings (plugin_id, binding_id)`,
+			`CREATE INDEX plugin_bindings_service ON plugin_bindings (service_id)`,
+		},
+	},
 }
 
 // migrate brings the database up to the newest schema this binary knows. Each

@@ -130,6 +130,8 @@ func (s *Store) DeleteService(ctx context.Context, id string) error {
 			`DELETE FROM releases WHERE service_id = ?`,
 			`DELETE FROM apis WHERE service_id = ?`,
 			`DELETE FROM service_domains WHERE service_id = ?`,
+			// Plugin bindings name the service by id only: they go with it.
+			`DELETE FROM plugin_bindings WHERE service_id = ?`,
 			`DELETE FROM services WHERE id = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {

@@ -199,6 +199,9 @@ func (s *Store) Load(ctx context.Context) (*config.State, error) {
 			return err
 		}
 		st.Channels = chans
+		if st.Plugins, err = loadPlugins(ctx, tx); err != nil {
+			return err
+		}
 		rows, err := tx.QueryContext(ctx, `
 			SELECT e.environment, e.version, s.body, r.apis
 			FROM environments e

@@ -52,6 +52,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FailedWritesChangeNothing", testFailedWrites},
 		{"Load", testLoad},
 		{"AdminToken", testAdminToken},
+		{"PluginCRUD", testPluginCRUD},
+		{"PluginBindings", testPluginBindings},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

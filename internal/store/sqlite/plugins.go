@@ -1,0 +1,301 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/store"
+)
+
+// CreatePlugin stores a new plugin and sets its id and timestamps.
+func (s *Store) CreatePlugin(ctx context.Context, p *config.Plugin) error {
+	row := *p
+	row.ID = newID("plg-")
+	row.Bindings = nil
+	err := s.write(ctx, "create plugin", func(tx *sql.Tx) error {
+		row.CreatedAt = now()
+		row.UpdatedAt = row.CreatedAt
+		if err := pluginNameFree(ctx, tx, row.Name, ""); err != nil {
+			return err
+		}
+		body, err := marshal(row)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx,
+			`INSERT INTO plugins (id, name, type, created_at, body) VALUES (?, ?, ?, ?, ?)`,
+			row.ID, row.Name, row.Type, row.CreatedAt.UnixMilli(), body)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	p.ID, p.CreatedAt, p.UpdatedAt, p.Bindings = row.ID, row.CreatedAt, row.UpdatedAt, []config.PluginBinding{}
+	return nil
+}
+
+// GetPlugin returns a plugin with its bindings.
+func (s *Store) GetPlugin(ctx context.Context, id string) (*config.Plugin, error) {
+	var p *config.Plugin
+	err := s.read(ctx, "get plugin", func(tx *sql.Tx) error {
+		var err error
+		if p, err = getPlugin(ctx, tx, id); err != nil {
+			return err
+		}
+		p.Bindings, err = pluginBindings(ctx, tx, `WHERE plugin_id = ?`, id)
+		return err
+	})
+	return p, err
+}
+
+// ListPlugins returns a page of plugins, oldest first, with their bindings.
+func (s *Store) ListPlugins(ctx context.Context, pg store.Page) ([]config.Plugin, int, error) {
+	items, total, err := listPage[config.Plugin](ctx, s, "list plugins", nil, `FROM plugins`, pg)
+	if err != nil {
+		return nil, 0, err
+	}
+	err = s.read(ctx, "list plugin bindings", func(tx *sql.Tx) error {
+		for i := range items {
+			var err error
+			if items[i].Bindings, err = pluginBindings(ctx, tx, `WHERE plugin_id = ?`, items[i].ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return items, total, err
+}
+
+// UpdatePlugin replaces a plugin's name and config.
+func (s *Store) UpdatePlugin(ctx context.Context, p *config.Plugin) error {
+	row := *p
+	row.Bindings = nil
+	var bindings []config.PluginBinding
+	err := s.write(ctx, "update plugin", func(tx *sql.Tx) error {
+		row.UpdatedAt = now()
+		old, err := getPlugin(ctx, tx, row.ID)
+		if err != nil {
+			return err
+		}
+		if old.Type != row.Type {
+			return &store.InvalidError{Field: "type", Message: fmt.Sprintf("type cannot change (it is %q); create a new plugin instead", old.Type)}
+		}
+		row.CreatedAt = old.CreatedAt
+		if err := pluginNameFree(ctx, tx, row.Name, row.ID); err != nil {
+			return err
+		}
+		body, err := marshal(row)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE plugins SET name = ?, body = ? WHERE id = ?`, row.Name, body, row.ID); err != nil {
+			return err
+		}
+		bindings, err = pluginBindings(ctx, tx, `WHERE plugin_id = ?`, row.ID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	p.CreatedAt, p.UpdatedAt, p.Bindings = row.CreatedAt, row.UpdatedAt, bindings
+	return nil
+}
+
+// DeletePlugin deletes a plugin that has no bindings.
+func (s *Store) DeletePlugin(ctx context.Context, id string) error {
+	return s.write(ctx, "delete plugin", func(tx *sql.Tx) error {
+		if _, err := getPlugin(ctx, tx, id); err != nil {
+			return err
+		}
+		bs, err := pluginBindings(ctx, tx, `WHERE plugin_id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if len(bs) > 0 {
+			details := make([]any, len(bs))
+			for i, b := range bs {
+				details[i] = b
+			}
+			return &store.ConflictError{
+				Message: fmt.Sprintf("plugin %s has %d binding(s); delete them first", id, len(bs)),
+				Details: details,
+			}
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM plugins WHERE id = ?`, id)
+		return err
+	})
+}
+
+// BindPlugin stores a binding, one row per API it names (or one row with
+// an empty api_id for the whole service).
+func (s *Store) BindPlugin(ctx context.Context, b *config.PluginBinding) error {
+	row := *b
+	row.ID = newID("pb-")
+	err := s.write(ctx, "bind plugin", func(tx *sql.Tx) error {
+		row.CreatedAt = now()
+		p, err := getPlugin(ctx, tx, row.PluginID)
+		if err != nil {
+			return err
+		}
+		if _, err := getService(ctx, tx, row.ServiceID); err != nil {
+			if store.IsNotFound(err) {
+				return &store.InvalidError{Field: "service_id", Message: fmt.Sprintf("service_id %s does not exist", row.ServiceID)}
+			}
+			return err
+		}
+		for i, aid := range row.APIIDs {
+			if _, err := getAPI(ctx, tx, row.ServiceID, aid); err != nil {
+				if store.IsNotFound(err) {
+					return &store.InvalidError{Field: fmt.Sprintf("api_ids[%d]", i),
+						Message: fmt.Sprintf("api_ids[%d]: API %s is not an API of service %s", i, aid, row.ServiceID)}
+				}
+				return err
+			}
+		}
+		targets := row.APIIDs
+		if len(targets) == 0 {
+			targets = []string{""}
+		}
+		var conflicts []any
+		for _, aid := range targets {
+			var pid, bid string
+			err := tx.QueryRowContext(ctx, `SELECT plugin_id, binding_id FROM plugin_bindings
+				WHERE type = ? AND service_id = ? AND environment = ? AND api_id = ?`,
+				p.Type, row.ServiceID, row.Environment, aid).Scan(&pid, &bid)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return err
+			default:
+				conflicts = append(conflicts, config.PluginBindingConflict{PluginID: pid, BindingID: bid, APIID: aid})
+			}
+		}
+		if len(conflicts) > 0 {
+			what := "the service"
+			if len(row.APIIDs) > 0 {
+				what = "these APIs"
+			}
+			return &store.ConflictError{
+				Message: fmt.Sprintf("a %s plugin is already bound to %s in %s; unbind it first", p.Type, what, row.Environment),
+				Details: conflicts,
+			}
+		}
+		for _, aid := range targets {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO plugin_bindings
+				(binding_id, plugin_id, type, service_id, environment, api_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				row.ID, row.PluginID, p.Type, row.ServiceID, row.Environment, aid, row.CreatedAt.UnixMilli()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b.ID, b.CreatedAt = row.ID, row.CreatedAt
+	return nil
+}
+
+// UnbindPlugin deletes one binding of a plugin.
+func (s *Store) UnbindPlugin(ctx context.Context, pluginID, bindingID string) error {
+	return s.write(ctx, "unbind plugin", func(tx *sql.Tx) error {
+		if _, err := getPlugin(ctx, tx, pluginID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM plugin_bindings WHERE plugin_id = ? AND binding_id = ?`, pluginID, bindingID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return &store.NotFoundError{Kind: "binding", ID: bindingID}
+		}
+		return nil
+	})
+}
+
+func getPlugin(ctx context.Context, tx *sql.Tx, id string) (*config.Plugin, error) {
+	var body string
+	err := tx.QueryRowContext(ctx, `SELECT body FROM plugins WHERE id = ?`, id).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, &store.NotFoundError{Kind: "plugin", ID: id}
+	}
+	if err != nil {
+		return nil, err
+	}
+	var p config.Plugin
+	if err := json.Unmarshal([]byte(body), &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func pluginNameFree(ctx context.Context, tx *sql.Tx, name, self string) error {
+	var id string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM plugins WHERE name = ? AND id != ?`, name, self).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return &store.ConflictError{Message: fmt.Sprintf("a plugin named %q already exists (%s)", name, id), Field: "name",
+		Details: []any{map[string]string{"id": id}}}
+}
+
+// pluginBindings reads bindings, grouping the rows of each binding back
+// into one object, in creation order.
+func pluginBindings(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]config.PluginBinding, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT binding_id, plugin_id, service_id, environment, api_id, created_at
+		FROM plugin_bindings `+where+` ORDER BY seq`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []config.PluginBinding{}
+	index := map[string]int{}
+	for rows.Next() {
+		var b config.PluginBinding
+		var aid string
+		var created int64
+		if err := rows.Scan(&b.ID, &b.PluginID, &b.ServiceID, &b.Environment, &aid, &created); err != nil {
+			return nil, err
+		}
+		i, ok := index[b.ID]
+		if !ok {
+			b.CreatedAt = fromMillis(created)
+			index[b.ID] = len(out)
+			out = append(out, b)
+			i = len(out) - 1
+		}
+		if aid != "" {
+			out[i].APIIDs = append(out[i].APIIDs, aid)
+		}
+	}
+	return out, rows.Err()
+}
+
+// loadPlugins reads every plugin with its bindings, for Load.
+func loadPlugins(ctx context.Context, tx *sql.Tx) ([]config.Plugin, error) {
+	ps, err := queryBodies[config.Plugin](ctx, tx, `SELECT body FROM plugins ORDER BY created_at, seq`)
+	if err != nil {
+		return nil, err
+	}
+	all, err := pluginBindings(ctx, tx, ``)
+	if err != nil {
+		return nil, err
+	}
+	byPlugin := map[string][]config.PluginBinding{}
+	for _, b := range all {
+		byPlugin[b.PluginID] = append(byPlugin[b.PluginID], b)
+	}
+	for i := range ps {
+		ps[i].Bindings = byPlugin[ps[i].ID]
+	}
+	return ps, nil
+}
