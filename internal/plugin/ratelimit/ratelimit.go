@@ -17,9 +17,13 @@
 // limit, a client that asks without pause gets exactly limit per window, and
 // a client that spends its limit in a burst does not get a second limit's
 // worth trickling in during the same window, as it would from a bucket that
-// refills at limit/window. Its state is two small counters, so a key costs a
-// few dozen bytes in memory and one small hash in Redis. The error bound and
-// the reasons are written for users in docs/rate-limiting.md.
+// refills at limit/window. Its state is two small counters, so a key costs
+// about 130 bytes in memory and one small hash in Redis. Its error is at
+// window edges: requests sent together across an edge get at most limit+1,
+// and a stretch of one window at most limit + ⌈limit × b/window⌉ (b: its part
+// after the edge), at most 2×limit, reached only when the previous
+// window's requests all came at its end. docs/rate-limiting.md explains it
+// for users.
 //
 // Arithmetic is exact integer arithmetic on values below 2^53, so that the
 // Lua script in Redis (whose numbers are doubles) and the Go code in memory
