@@ -24,6 +24,7 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGETS="${TARGETS:-direct nginx haproxy caddy stdlib portico policy}"
+WRK_HEADERS=()
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 OUT="${OUT:-$ROOT/bench/results/latest.md}"
@@ -180,7 +181,10 @@ wait_body() {
 			REASON="$name exited during start-up: $(log_tail "$name")"
 			return 1
 		fi
-		code="$(curl -sS -o "$TMP/probe.body" -w '%{http_code}' --max-time 1 "$url" 2>/dev/null || true)"
+		local -a hdrs=()
+		local h
+		for h in "${WRK_HEADERS[@]}"; do hdrs+=(-H "$h"); done
+		code="$(curl -sS -o "$TMP/probe.body" -w '%{http_code}' --max-time 1 "${hdrs[@]}" "$url" 2>/dev/null || true)"
 		if [[ "$code" == 200 ]] && cmp -s "$TMP/probe.body" "$TMP/expected.body"; then
 			return 0
 		fi
@@ -301,7 +305,10 @@ run_wrk() {
 	local -a cmd
 	threads="${WRK_THREADS[$conns]:-1}"
 	limit=$(($(seconds "$dur") + 30))
-	cmd=(wrk -t"$threads" -c"$conns" -d"$dur" --timeout 5s --latency "$url")
+	cmd=(wrk -t"$threads" -c"$conns" -d"$dur" --timeout 5s --latency)
+	local h
+	for h in "${WRK_HEADERS[@]}"; do cmd+=(-H "$h"); done
+	cmd+=("$url")
 	[[ "$PIN" == 1 ]] && cmd=(taskset -c "$WRK_CPUS" "${cmd[@]}")
 	# In the background + `wait`, so that a signal to this script is handled at
 	# once (the trap stops wrk) instead of after wrk's -d.
@@ -325,6 +332,9 @@ install_missing() {
 	command -v pgrep >/dev/null || pkgs+=(procps)
 	if target_selected portico || target_selected policy; then
 		command -v jq >/dev/null || pkgs+=(jq)
+	fi
+	if target_selected policy; then
+		command -v openssl >/dev/null || pkgs+=(openssl)
 	fi
 	local t
 	for t in nginx haproxy caddy; do
@@ -541,7 +551,7 @@ launch_portico() {
 	admin_create /services '{"name":"bench"}' || return 1
 	SID="$ID"
 	[[ -n "$SID" ]] || { REASON="POST /services answered 201 without an id"; return 1; }
-	admin_create "/services/$SID/apis" "{\"name\":\"hello\",\"frontend\":{\"path\":\"/hello\",\"method\":\"GET\"},\"backend\":{\"type\":\"channel\",\"channel_id\":\"$cid\",\"path\":\"/hello\"}}" || return 1
+	admin_create "/services/$SID/apis" "{\"name\":\"hello\",${API_AUTH:-}\"frontend\":{\"path\":\"/hello\",\"method\":\"GET\"},\"backend\":{\"type\":\"channel\",\"channel_id\":\"$cid\",\"path\":\"/hello\"}}" || return 1
 	admin_create "/services/$SID/releases" '{"environment":"release"}' || return 1
 }
 
@@ -550,15 +560,29 @@ start_portico() {
 	wait_body portico "$URL" 10
 }
 
-# policy: Portico with the policy chain on: an IP white list, per-client and
-# per-API traffic control (limits far above the load, so every request is
-# counted and none refused), and the access log written to a file.
+# policy: Portico with the policy chain on: key-pair authentication (an
+# HMAC-SHA256 signature checked on every request, a usage plan without
+# limits), an IP white list, per-client and per-API traffic control (limits
+# far above the load, so every request is counted and none refused), and the
+# access log written to a file.
 start_policy() {
-	launch_portico policy --access-log "$TMP/policy-access.log" || return 1
+	local secret="bench-secret-0123456789" date sig
+	API_AUTH='"auth":{"type":"key"},' launch_portico policy --access-log "$TMP/policy-access.log" || return 1
+	admin_create /keys "{\"name\":\"bench\",\"secret_id\":\"bench_key\",\"secret_key\":\"$secret\"}" || return 1
+	local kid="$ID"
+	admin_create /usage-plans '{"name":"bench","max_requests_per_second":-1,"quota":-1}' || return 1
+	local pid="$ID"
+	admin POST "/usage-plans/$pid/keys" "{\"key_ids\":[\"$kid\"]}"
+	[[ "$CODE" == 200 ]] || { REASON="adding the key to the plan answered ${CODE:-nothing}"; return 1; }
+	admin_create "/usage-plans/$pid/bindings" "{\"service_id\":\"$SID\",\"environment\":\"release\"}" || return 1
 	admin_create /plugins '{"name":"bench_ips","type":"ip_control","config":{"type":"white_list","blocks":["10.0.0.0/8","127.0.0.1"]}}' || return 1
 	admin_create "/plugins/$ID/bindings" "{\"service_id\":\"$SID\",\"environment\":\"release\"}" || return 1
 	admin_create /plugins '{"name":"bench_limits","type":"traffic_control","config":{"window":"second","api_limit":1000000000,"ip_limit":1000000000}}' || return 1
 	admin_create "/plugins/$ID/bindings" "{\"service_id\":\"$SID\",\"environment\":\"release\"}" || return 1
+	# One signature serves the whole run: the date may be 900 s old.
+	date="$(LC_ALL=C date -u +'%a, %d %b %Y %H:%M:%S GMT')"
+	sig="$(printf 'x-date: %s' "$date" | openssl dgst -sha256 -hmac "$secret" -binary | base64)"
+	WRK_HEADERS=("X-Date: $date" "Authorization: hmac id=\"bench_key\", algorithm=\"hmac-sha256\", headers=\"x-date\", signature=\"$sig\"")
 	wait_body policy "$URL" 10
 }
 
@@ -605,6 +629,7 @@ log "backend on 127.0.0.1:$BACKEND_PORT (pid ${PIDS[backend]})"
 
 for t in $TARGETS; do
 	REASON="" URL="" PROC_NAME=""
+	WRK_HEADERS=()
 	log "target $t: starting"
 	if ! "start_$t"; then
 		warn "skipping $t: $REASON"

@@ -168,7 +168,7 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 	adminSrv := &http.Server{
 		Handler: admin.New(admin.Options{
 			Store: st, Token: token, Networks: cfg.Networks,
-			Ready: ready.Load, Status: snaps.Status, Logger: log,
+			Ready: ready.Load, Status: snaps.Status, Logger: log, Quota: quotaOf(limiter),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       adminTimeout,
@@ -268,4 +268,12 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// quotaOf is the quota counter of the limiter, if it keeps totals.
+func quotaOf(l ratelimit.Limiter) admin.Quota {
+	if q, ok := l.(ratelimit.Quota); ok {
+		return q
+	}
+	return nil
 }

@@ -35,6 +35,8 @@ type Options struct {
 	// Logger receives internal errors and an audit line per write. Nil
 	// uses slog.Default().
 	Logger *slog.Logger
+	// Quota reads and resets usage-plan quota counters (nil: none kept).
+	Quota Quota
 }
 
 // server holds the options and the route table; handlers are its methods.
@@ -47,6 +49,7 @@ type server struct {
 	status    func() any
 	log       *slog.Logger
 	mux       *http.ServeMux
+	quota     Quota
 }
 
 // New returns the admin API handler: /healthz without a token and the REST
@@ -61,6 +64,7 @@ func New(o Options) http.Handler {
 		status:    o.Status,
 		log:       o.Logger,
 		mux:       http.NewServeMux(),
+		quota:     o.Quota,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -106,6 +110,24 @@ func (s *server) routes() {
 	m.HandleFunc("DELETE /api/v1/plugins/{id}", s.deletePlugin)
 	m.HandleFunc("POST /api/v1/plugins/{id}/bindings", s.bindPlugin)
 	m.HandleFunc("DELETE /api/v1/plugins/{id}/bindings/{bid}", s.unbindPlugin)
+
+	m.HandleFunc("POST /api/v1/keys", s.createKey)
+	m.HandleFunc("GET /api/v1/keys", s.listKeys)
+	m.HandleFunc("GET /api/v1/keys/{id}", s.getKey)
+	m.HandleFunc("PUT /api/v1/keys/{id}", s.updateKey)
+	m.HandleFunc("DELETE /api/v1/keys/{id}", s.deleteKey)
+
+	m.HandleFunc("POST /api/v1/usage-plans", s.createPlan)
+	m.HandleFunc("GET /api/v1/usage-plans", s.listPlans)
+	m.HandleFunc("GET /api/v1/usage-plans/{id}", s.getPlan)
+	m.HandleFunc("PUT /api/v1/usage-plans/{id}", s.updatePlan)
+	m.HandleFunc("DELETE /api/v1/usage-plans/{id}", s.deletePlan)
+	m.HandleFunc("POST /api/v1/usage-plans/{id}/keys", s.addPlanKeys)
+	m.HandleFunc("DELETE /api/v1/usage-plans/{id}/keys/{kid}", s.removePlanKey)
+	m.HandleFunc("POST /api/v1/usage-plans/{id}/bindings", s.bindPlan)
+	m.HandleFunc("DELETE /api/v1/usage-plans/{id}/bindings/{bid}", s.unbindPlan)
+	m.HandleFunc("GET /api/v1/usage-plans/{id}/quota", s.getQuota)
+	m.HandleFunc("DELETE /api/v1/usage-plans/{id}/quota/{kid}", s.resetQuota)
 }
 
 // ServeHTTP checks the token before routing, so that a caller without one

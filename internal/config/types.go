@@ -200,4 +200,7 @@ type State struct {
 	Published []Published
 	// Plugins with their bindings; they apply at once, unpublished.
 	Plugins []Plugin
+	// Keys and usage plans (with their keys and bindings), likewise.
+	Keys  []Key
+	Plans []UsagePlan
 }

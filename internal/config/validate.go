@@ -209,10 +209,10 @@ func ValidateAPI(a *API) error {
 	}
 	switch a.Auth.Type {
 	case "":
-		a.Auth.Type = "none"
-	case "none":
+		a.Auth.Type = AuthNone
+	case AuthNone, AuthKey:
 	default:
-		return fieldErr("auth.type", "must be none (key, app and jwt are not available yet)")
+		return fieldErr("auth.type", "must be none or key (app and jwt are not available yet)")
 	}
 	return nil
 }

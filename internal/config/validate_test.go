@@ -393,7 +393,7 @@ func TestValidateAPI(t *testing.T) {
 		{name: "timeout 1801", edit: func(a *API) { a.Backend.Timeout = intp(1801) }, field: "backend.timeout"},
 
 		{name: "auth none", edit: func(a *API) { a.Auth.Type = "none" }},
-		{name: "auth key not yet", edit: func(a *API) { a.Auth.Type = "key" }, field: "auth.type"},
+		{name: "auth app not yet", edit: func(a *API) { a.Auth.Type = "app" }, field: "auth.type"},
 		{name: "auth other", edit: func(a *API) { a.Auth.Type = "basic" }, field: "auth.type"},
 	}
 	for _, tt := range tests {

@@ -8,7 +8,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/h1"
+	"github.com/portico-gw/portico/internal/plugin/hmacauth"
 	"github.com/portico-gw/portico/internal/plugin/ratelimit"
 	"github.com/portico-gw/portico/internal/snapshot"
 )
@@ -16,12 +18,15 @@ import (
 // applyPolicies runs the API's policies in their order — client address,
 // IP access control, traffic control — and answers the request itself when
 // one refuses it. It reports whether the request may go on.
-func (p *Proxy) applyPolicies(hx *h1.Exchange, st *reqState, api *snapshot.API) bool {
+func (p *Proxy) applyPolicies(hx *h1.Exchange, st *reqState, s *snapshot.Snapshot, api *snapshot.API) bool {
 	x := &st.x
 	pol := &api.Policies
 	if pol.IPControl != nil && !pol.IPControl.Permit(x.clientIP) {
 		x.errMsg = "ip_control: client " + x.clientIP.String() + " denied"
 		p.fail(hx, x, 403, "access denied for this client address")
+		return false
+	}
+	if pol.AuthKey && !p.keyAuth(hx, st, s, pol) {
 		return false
 	}
 	if t := pol.Traffic; t != nil {
@@ -138,3 +143,75 @@ func ceilSeconds(d time.Duration) int64 {
 	}
 	return int64((d + time.Second - 1) / time.Second)
 }
+
+// keyAuth checks a key-pair signature: the Authorization header, the key
+// it names, the signature and its date, then that a usage plan bound to
+// the API holds the key, and the plan's rate and quota for that key.
+func (p *Proxy) keyAuth(hx *h1.Exchange, st *reqState, s *snapshot.Snapshot, pol *snapshot.Policies) bool {
+	x := &st.x
+	v, ok := st.hreq.Field("authorization")
+	if !ok {
+		return p.unauthorized(hx, x, "authorization: this API needs a signed request (Authorization: hmac id=..., algorithm=..., headers=..., signature=...)")
+	}
+	h := &st.hmacHdr
+	if err := hmacauth.ParseAuthorization(v, h); err != nil {
+		return p.unauthorized(hx, x, err.Error())
+	}
+	kp := s.Keys[b2s(h.ID)]
+	if kp == nil {
+		return p.unauthorized(hx, x, "authorization: unknown key id")
+	}
+	if err := hmacauth.CheckKey(h, &st.hreq, kp.Secret, time.Now()); err != nil {
+		return p.unauthorized(hx, x, err.Error())
+	}
+	plan := pol.Plan
+	if plan == nil || !plan.Holds(kp.ID) {
+		return p.unauthorized(hx, x, "key: the key is not in a usage plan bound to this API")
+	}
+	ctx := context.Background()
+	if plan.RPS > 0 {
+		key := append(append(st.keyBuf[:0], "plan:"...), plan.ID...)
+		key = append(append(append(key, ':'), kp.ID...), ":rps"...)
+		st.keyBuf = key
+		d := p.limiter.Allow(ctx, key, plan.RPS, time.Second)
+		x.rl.merge(d)
+		if !d.Allowed {
+			return p.rateLimited(hx, x, "usage plan: max_requests_per_second of "+strconv.FormatInt(plan.RPS, 10)+" reached for key "+kp.ID)
+		}
+	}
+	if plan.Quota > 0 && p.quota != nil {
+		st.keyBuf = config.AppendQuotaCounterKey(st.keyBuf[:0], plan.ID, kp.ID)
+		if d := p.quota.AllowTotal(ctx, st.keyBuf, plan.Quota); !d.Allowed {
+			x.errMsg = "usage plan: quota of " + strconv.FormatInt(plan.Quota, 10) + " calls used up for key " + kp.ID
+			p.fail(hx, x, 429, "too many requests: the quota of this key is used up")
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Proxy) unauthorized(hx *h1.Exchange, x *exchange, reason string) bool {
+	x.errMsg = "auth: " + reason
+	p.fail(hx, x, 401, reason, "WWW-Authenticate", "hmac")
+	return false
+}
+
+// hmacRequest is the view of a request that hmacauth reads.
+type hmacRequest struct{ hx *h1.Exchange }
+
+func (r *hmacRequest) Field(lowerName string) ([]byte, bool) {
+	for i := range r.hx.Req.Fields {
+		if f := &r.hx.Req.Fields[i]; f.Is(lowerName) {
+			return f.Value, true
+		}
+	}
+	return nil, false
+}
+
+func (r *hmacRequest) Method() []byte { return r.hx.Req.Method }
+
+// Path is the path as sent; key-pair signatures do not sign it.
+func (r *hmacRequest) Path() []byte  { return r.hx.Req.Path }
+func (r *hmacRequest) Query() []byte { return r.hx.Req.Query }
+func (r *hmacRequest) Form() []byte  { return nil }
+func (r *hmacRequest) HasBody() bool { return !r.hx.Body.Empty() }

@@ -24,6 +24,7 @@ import (
 	"github.com/portico-gw/portico/internal/balancer"
 	"github.com/portico-gw/portico/internal/clientip"
 	"github.com/portico-gw/portico/internal/h1"
+	"github.com/portico-gw/portico/internal/plugin/hmacauth"
 	"github.com/portico-gw/portico/internal/plugin/ratelimit"
 	"github.com/portico-gw/portico/internal/router"
 	"github.com/portico-gw/portico/internal/snapshot"
@@ -49,6 +50,7 @@ type Proxy struct {
 	maxBody int64
 	clients *clientip.Resolver
 	limiter ratelimit.Limiter
+	quota   ratelimit.Quota
 }
 
 // Options configures a Proxy.
@@ -75,8 +77,9 @@ func New(o Options) *Proxy {
 	if o.Limiter == nil {
 		o.Limiter = ratelimit.NewLocal()
 	}
+	q, _ := o.Limiter.(ratelimit.Quota)
 	return &Proxy{src: o.Source, log: o.Log, ids: newIDGen(), acc: o.AccessLog, maxBody: o.MaxBody,
-		clients: o.TrustedProxies, limiter: o.Limiter}
+		clients: o.TrustedProxies, limiter: o.Limiter, quota: q}
 }
 
 // DefaultMaxBody is the request body limit when none is configured.
@@ -124,6 +127,8 @@ type reqState struct {
 	copyBuf []byte
 	xff     [][]byte
 	keyBuf  []byte
+	hmacHdr hmacauth.Header
+	hreq    hmacRequest
 
 	trailersFn func() []h1.Field
 	interimFn  func(int, []byte, []h1.Field)
@@ -145,6 +150,7 @@ var statePool = sync.Pool{New: func() any {
 func (p *Proxy) ServeH1(hx *h1.Exchange) {
 	st := statePool.Get().(*reqState)
 	st.hx = hx
+	st.hreq.hx = hx
 	st.interimSent = false
 	x := &st.x
 	*x = exchange{start: time.Now()}
@@ -156,7 +162,7 @@ func (p *Proxy) ServeH1(hx *h1.Exchange) {
 		p.acc.Log(hx, x)
 	}
 	*x = exchange{}
-	st.hx = nil
+	st.hx, st.hreq.hx = nil, nil
 	statePool.Put(st)
 }
 
@@ -211,7 +217,7 @@ func (p *Proxy) serve(hx *h1.Exchange, st *reqState) {
 		p.fail(hx, x, 426, "this API is not served over this scheme", "Upgrade", "TLS/1.2, HTTP/1.1")
 		return
 	}
-	if !p.applyPolicies(hx, st, api) {
+	if !p.applyPolicies(hx, st, s, api) {
 		return
 	}
 	if req.ContentLength > p.maxBody {

@@ -16,6 +16,11 @@ import (
 type Policies struct {
 	IPControl *ipcontrol.Policy
 	Traffic   *Traffic
+	// AuthKey: callers must sign with a key pair held by Plan.
+	AuthKey bool
+	// Plan is the usage plan bound to the API (nil: none, and then no key
+	// works on it).
+	Plan *Plan
 }
 
 // Traffic is a compiled traffic_control plugin as it applies to one API:
@@ -161,4 +166,64 @@ func compileTraffic(pluginID, env, api string, c *config.TrafficControl) *Traffi
 		}
 	}
 	return t
+}
+
+// KeyPair is a key as the data plane needs it: which key it is, and its
+// secret.
+type KeyPair struct {
+	ID     string
+	Secret []byte
+}
+
+// Plan is a usage plan as it applies to the APIs bound to it.
+type Plan struct {
+	ID    string
+	RPS   int64 // -1: unlimited
+	Quota int64 // -1: unlimited
+	keys  map[string]bool
+}
+
+// Holds reports whether the plan holds the key.
+func (p *Plan) Holds(keyID string) bool { return p.keys[keyID] }
+
+// planIndex finds the usage plan bound to an API.
+type planIndex struct {
+	bound map[bindingTarget]*Plan
+}
+
+func newPlanIndex(ps []config.UsagePlan) *planIndex {
+	ix := &planIndex{bound: map[bindingTarget]*Plan{}}
+	for i := range ps {
+		p := &ps[i]
+		plan := &Plan{ID: p.ID, RPS: p.RPS(), Quota: p.QuotaLimit(), keys: make(map[string]bool, len(p.KeyIDs))}
+		for _, k := range p.KeyIDs {
+			plan.keys[k] = true
+		}
+		for _, b := range p.Bindings {
+			targets := b.APIIDs
+			if len(targets) == 0 {
+				targets = []string{""}
+			}
+			for _, api := range targets {
+				ix.bound[bindingTarget{b.ServiceID, b.Environment, api}] = plan
+			}
+		}
+	}
+	return ix
+}
+
+// plan is the plan bound to the API, else to its whole service in env.
+func (ix *planIndex) plan(service, env, api string) *Plan {
+	if p := ix.bound[bindingTarget{service, env, api}]; p != nil {
+		return p
+	}
+	return ix.bound[bindingTarget{service, env, ""}]
+}
+
+func compileKeys(ks []config.Key) map[string]*KeyPair {
+	m := make(map[string]*KeyPair, len(ks))
+	for _, k := range ks {
+		m[k.SecretID] = &KeyPair{ID: k.ID, Secret: []byte(k.SecretKey)}
+	}
+	return m
 }

@@ -35,6 +35,8 @@ type Snapshot struct {
 	Problems []Problem
 	// Channels holds every compiled channel, by id.
 	Channels map[string]*Channel
+	// Keys holds the key pairs by secret_id.
+	Keys map[string]*KeyPair
 
 	envs    map[string]*router.Table // default host, by environment
 	domains map[string]*domain       // custom domains, lower-case host
@@ -239,6 +241,8 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 	s.Channels = channels
 
 	plugins := newPluginIndex(st.Plugins)
+	plans := newPlanIndex(st.Plans)
+	s.Keys = compileKeys(st.Keys)
 	defaultRoutes := map[string][]router.Route{}
 	domainRoutes := map[string]map[string][]router.Route{} // host -> env -> routes
 	for _, p := range st.Published {
@@ -248,6 +252,8 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 			api, pat, err := b.compileAPI(cfg, channels, channelErr)
 			if err == nil {
 				api.Policies, err = plugins.policies(p.Service.ID, p.Environment, cfg.ID)
+				api.Policies.AuthKey = cfg.Auth.Type == config.AuthKey
+				api.Policies.Plan = plans.plan(p.Service.ID, p.Environment, cfg.ID)
 			}
 			if err != nil {
 				s.Problems = append(s.Problems, Problem{

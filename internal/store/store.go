@@ -93,6 +93,33 @@ type Store interface {
 	// UnbindPlugin deletes one binding of a plugin.
 	UnbindPlugin(ctx context.Context, pluginID, bindingID string) error
 
+	// CreateKey stores a key pair, generating secret_id and secret_key when
+	// empty (ConflictError for a duplicate name or secret_id).
+	CreateKey(ctx context.Context, k *config.Key) error
+	GetKey(ctx context.Context, id string) (*config.Key, error)
+	ListKeys(ctx context.Context, p Page) ([]config.Key, int, error)
+	UpdateKey(ctx context.Context, k *config.Key) error
+	// DeleteKey fails with a ConflictError listing the usage plans that
+	// hold the key.
+	DeleteKey(ctx context.Context, id string) error
+
+	CreatePlan(ctx context.Context, p *config.UsagePlan) error
+	// GetPlan returns a plan with its keys and bindings.
+	GetPlan(ctx context.Context, id string) (*config.UsagePlan, error)
+	ListPlans(ctx context.Context, p Page) ([]config.UsagePlan, int, error)
+	UpdatePlan(ctx context.Context, p *config.UsagePlan) error
+	// DeletePlan fails with a ConflictError listing its bindings while it
+	// has any; its keys are released.
+	DeletePlan(ctx context.Context, id string) error
+	// AddPlanKeys puts keys in a plan (InvalidError naming an unknown key);
+	// keys already in it are kept.
+	AddPlanKeys(ctx context.Context, planID string, keyIDs []string) error
+	RemovePlanKey(ctx context.Context, planID, keyID string) error
+	// BindPlan binds a plan like BindPlugin binds a plugin: one plan per
+	// service, environment and API (or whole service).
+	BindPlan(ctx context.Context, b *config.PlanBinding) error
+	UnbindPlan(ctx context.Context, planID, bindingID string) error
+
 	// AdminToken returns the stored admin token ("" when none).
 	AdminToken(ctx context.Context) (string, error)
 	SetAdminToken(ctx context.Context, token string) error

@@ -61,6 +61,11 @@ type api struct {
 	Protocol string     `json:"protocol,omitempty"`
 	Frontend frontend   `json:"frontend"`
 	Backend  backendCfg `json:"backend"`
+	Auth     *authCfg   `json:"auth,omitempty"`
+}
+
+type authCfg struct {
+	Type string `json:"type"`
 }
 
 type release struct {

@@ -139,6 +139,49 @@ var migrations = []migration{
 			`CREATE INDEX plugin_bindings_service ON plugin_bindings (service_id)`,
 		},
 	},
+	{
+		name: "key pairs and usage plans",
+		stmts: []string{
+			`CREATE TABLE keys (
+				seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+				id         TEXT NOT NULL UNIQUE,
+				name       TEXT NOT NULL UNIQUE,
+				secret_id  TEXT NOT NULL UNIQUE,
+				created_at INTEGER NOT NULL,
+				body       TEXT NOT NULL
+			)`,
+			`CREATE INDEX keys_order ON keys (created_at, seq)`,
+			`CREATE TABLE usage_plans (
+				seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+				id         TEXT NOT NULL UNIQUE,
+				name       TEXT NOT NULL UNIQUE,
+				created_at INTEGER NOT NULL,
+				body       TEXT NOT NULL
+			)`,
+			`CREATE INDEX usage_plans_order ON usage_plans (created_at, seq)`,
+			`CREATE TABLE plan_keys (
+				seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+				plan_id TEXT NOT NULL REFERENCES usage_plans (id),
+				key_id  TEXT NOT NULL REFERENCES keys (id),
+				UNIQUE (plan_id, key_id)
+			)`,
+			`CREATE INDEX plan_keys_key ON plan_keys (key_id)`,
+			// As plugin_bindings: api_id '' is the whole service; one plan
+			// per target.
+			`CREATE TABLE plan_bindings (
+				seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+				binding_id  TEXT NOT NULL,
+				plan_id     TEXT NOT NULL REFERENCES usage_plans (id),
+				service_id  TEXT NOT NULL,
+				environment TEXT NOT NULL,
+				api_id      TEXT NOT NULL,
+				created_at  INTEGER NOT NULL,
+				UNIQUE (service_id, environment, api_id)
+			)`,
+			`CREATE INDEX plan_bindings_plan ON plan_bindings (plan_id, binding_id)`,
+			`CREATE INDEX plan_bindings_service ON plan_bindings (service_id)`,
+		},
+	},
 }
 
 // migrate brings the database up to the newest schema this binary knows. Each

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -116,13 +115,9 @@ func (s *Store) DeletePlugin(ctx context.Context, id string) error {
 			return err
 		}
 		if len(bs) > 0 {
-			details := make([]any, len(bs))
-			for i, b := range bs {
-				details[i] = b
-			}
 			return &store.ConflictError{
 				Message: fmt.Sprintf("plugin %s has %d binding(s); delete them first", id, len(bs)),
-				Details: details,
+				Details: bindingDetails(bs),
 			}
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM plugins WHERE id = ?`, id)
@@ -141,27 +136,11 @@ func (s *Store) BindPlugin(ctx context.Context, b *config.PluginBinding) error {
 		if err != nil {
 			return err
 		}
-		if _, err := getService(ctx, tx, row.ServiceID); err != nil {
-			if store.IsNotFound(err) {
-				return &store.InvalidError{Field: "service_id", Message: fmt.Sprintf("service_id %s does not exist", row.ServiceID)}
-			}
+		if err := checkTargets(ctx, tx, row.ServiceID, row.APIIDs); err != nil {
 			return err
 		}
-		for i, aid := range row.APIIDs {
-			if _, err := getAPI(ctx, tx, row.ServiceID, aid); err != nil {
-				if store.IsNotFound(err) {
-					return &store.InvalidError{Field: fmt.Sprintf("api_ids[%d]", i),
-						Message: fmt.Sprintf("api_ids[%d]: API %s is not an API of service %s", i, aid, row.ServiceID)}
-				}
-				return err
-			}
-		}
-		targets := row.APIIDs
-		if len(targets) == 0 {
-			targets = []string{""}
-		}
 		var conflicts []any
-		for _, aid := range targets {
+		for _, aid := range targets(row.APIIDs) {
 			var pid, bid string
 			err := tx.QueryRowContext(ctx, `SELECT plugin_id, binding_id FROM plugin_bindings
 				WHERE type = ? AND service_id = ? AND environment = ? AND api_id = ?`,
@@ -184,7 +163,7 @@ func (s *Store) BindPlugin(ctx context.Context, b *config.PluginBinding) error {
 				Details: conflicts,
 			}
 		}
-		for _, aid := range targets {
+		for _, aid := range targets(row.APIIDs) {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO plugin_bindings
 				(binding_id, plugin_id, type, service_id, environment, api_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 				row.ID, row.PluginID, p.Type, row.ServiceID, row.Environment, aid, row.CreatedAt.UnixMilli()); err != nil {
@@ -206,33 +185,12 @@ func (s *Store) UnbindPlugin(ctx context.Context, pluginID, bindingID string) er
 		if _, err := getPlugin(ctx, tx, pluginID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM plugin_bindings WHERE plugin_id = ? AND binding_id = ?`, pluginID, bindingID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return &store.NotFoundError{Kind: "binding", ID: bindingID}
-		}
-		return nil
+		return deleteBinding(ctx, tx, "plugin_bindings", "plugin_id", pluginID, bindingID)
 	})
 }
 
 func getPlugin(ctx context.Context, tx *sql.Tx, id string) (*config.Plugin, error) {
-	var body string
-	err := tx.QueryRowContext(ctx, `SELECT body FROM plugins WHERE id = ?`, id).Scan(&body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, &store.NotFoundError{Kind: "plugin", ID: id}
-	}
-	if err != nil {
-		return nil, err
-	}
-	var p config.Plugin
-	if err := json.Unmarshal([]byte(body), &p); err != nil {
-		return nil, err
-	}
-	return &p, nil
+	return getBody[config.Plugin](ctx, tx, `SELECT body FROM plugins WHERE id = ?`, "plugin", id)
 }
 
 func pluginNameFree(ctx context.Context, tx *sql.Tx, name, self string) error {
@@ -248,36 +206,18 @@ func pluginNameFree(ctx context.Context, tx *sql.Tx, name, self string) error {
 		Details: []any{map[string]string{"id": id}}}
 }
 
-// pluginBindings reads bindings, grouping the rows of each binding back
-// into one object, in creation order.
+// pluginBindings reads bindings of plugins.
 func pluginBindings(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]config.PluginBinding, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT binding_id, plugin_id, service_id, environment, api_id, created_at
-		FROM plugin_bindings `+where+` ORDER BY seq`, args...)
+	rows, err := readBindings(ctx, tx, "plugin_bindings", "plugin_id", where, args...)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []config.PluginBinding{}
-	index := map[string]int{}
-	for rows.Next() {
-		var b config.PluginBinding
-		var aid string
-		var created int64
-		if err := rows.Scan(&b.ID, &b.PluginID, &b.ServiceID, &b.Environment, &aid, &created); err != nil {
-			return nil, err
-		}
-		i, ok := index[b.ID]
-		if !ok {
-			b.CreatedAt = fromMillis(created)
-			index[b.ID] = len(out)
-			out = append(out, b)
-			i = len(out) - 1
-		}
-		if aid != "" {
-			out[i].APIIDs = append(out[i].APIIDs, aid)
-		}
+	out := make([]config.PluginBinding, len(rows))
+	for i, r := range rows {
+		out[i] = config.PluginBinding{ID: r.ID, PluginID: r.Owner, ServiceID: r.ServiceID, Environment: r.Environment,
+			APIIDs: r.APIIDs, CreatedAt: r.CreatedAt}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // loadPlugins reads every plugin with its bindings, for Load.

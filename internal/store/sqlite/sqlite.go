@@ -202,6 +202,12 @@ func (s *Store) Load(ctx context.Context) (*config.State, error) {
 		if st.Plugins, err = loadPlugins(ctx, tx); err != nil {
 			return err
 		}
+		if st.Keys, err = queryBodies[config.Key](ctx, tx, `SELECT body FROM keys ORDER BY created_at, seq`); err != nil {
+			return err
+		}
+		if st.Plans, err = loadPlans(ctx, tx); err != nil {
+			return err
+		}
 		rows, err := tx.QueryContext(ctx, `
 			SELECT e.environment, e.version, s.body, r.apis
 			FROM environments e

@@ -1,0 +1,104 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/portico-gw/portico/internal/store"
+)
+
+// bindingRow is a binding of a plugin or a usage plan (its owner) to a
+// service in one environment, read back from the one-row-per-API form the
+// tables keep (api_id ” for the whole service).
+type bindingRow struct {
+	ID, Owner, ServiceID, Environment string
+	APIIDs                            []string
+	CreatedAt                         time.Time
+}
+
+// readBindings reads the bindings of table (owner column ownerCol),
+// grouping the rows of each binding into one, in creation order.
+func readBindings(ctx context.Context, tx *sql.Tx, table, ownerCol, where string, args ...any) ([]bindingRow, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT binding_id, `+ownerCol+`, service_id, environment, api_id, created_at
+		FROM `+table+` `+where+` ORDER BY seq`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []bindingRow{}
+	index := map[string]int{}
+	for rows.Next() {
+		var b bindingRow
+		var aid string
+		var created int64
+		if err := rows.Scan(&b.ID, &b.Owner, &b.ServiceID, &b.Environment, &aid, &created); err != nil {
+			return nil, err
+		}
+		i, ok := index[b.ID]
+		if !ok {
+			b.CreatedAt = fromMillis(created)
+			index[b.ID] = len(out)
+			out = append(out, b)
+			i = len(out) - 1
+		}
+		if aid != "" {
+			out[i].APIIDs = append(out[i].APIIDs, aid)
+		}
+	}
+	return out, rows.Err()
+}
+
+// checkTargets fails with an InvalidError unless the service exists and
+// every API id is one of its APIs.
+func checkTargets(ctx context.Context, tx *sql.Tx, serviceID string, apiIDs []string) error {
+	if _, err := getService(ctx, tx, serviceID); err != nil {
+		if store.IsNotFound(err) {
+			return &store.InvalidError{Field: "service_id", Message: fmt.Sprintf("service_id %s does not exist", serviceID)}
+		}
+		return err
+	}
+	for i, aid := range apiIDs {
+		if _, err := getAPI(ctx, tx, serviceID, aid); err != nil {
+			if store.IsNotFound(err) {
+				return &store.InvalidError{Field: fmt.Sprintf("api_ids[%d]", i),
+					Message: fmt.Sprintf("api_ids[%d]: API %s is not an API of service %s", i, aid, serviceID)}
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// targets is the api_id of each row a binding is stored as.
+func targets(apiIDs []string) []string {
+	if len(apiIDs) == 0 {
+		return []string{""}
+	}
+	return apiIDs
+}
+
+// deleteBinding deletes the rows of one binding of owner.
+func deleteBinding(ctx context.Context, tx *sql.Tx, table, ownerCol, owner, bindingID string) error {
+	res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE `+ownerCol+` = ? AND binding_id = ?`, owner, bindingID)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return &store.NotFoundError{Kind: "binding", ID: bindingID}
+	}
+	return nil
+}
+
+func bindingDetails[T any](bs []T) []any {
+	details := make([]any, len(bs))
+	for i, b := range bs {
+		details[i] = b
+	}
+	return details
+}

@@ -1,0 +1,287 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/store"
+)
+
+// CreatePlan stores a usage plan.
+func (s *Store) CreatePlan(ctx context.Context, p *config.UsagePlan) error {
+	row := *p
+	row.ID = newID("plan-")
+	row.KeyIDs, row.Bindings = nil, nil
+	err := s.write(ctx, "create usage plan", func(tx *sql.Tx) error {
+		row.CreatedAt = now()
+		row.UpdatedAt = row.CreatedAt
+		if err := planNameFree(ctx, tx, row.Name, ""); err != nil {
+			return err
+		}
+		body, err := marshal(row)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO usage_plans (id, name, created_at, body) VALUES (?, ?, ?, ?)`,
+			row.ID, row.Name, row.CreatedAt.UnixMilli(), body)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	row.KeyIDs, row.Bindings = []string{}, []config.PlanBinding{}
+	*p = row
+	return nil
+}
+
+// GetPlan returns a usage plan with its keys and bindings.
+func (s *Store) GetPlan(ctx context.Context, id string) (*config.UsagePlan, error) {
+	var p *config.UsagePlan
+	err := s.read(ctx, "get usage plan", func(tx *sql.Tx) error {
+		var err error
+		if p, err = getPlan(ctx, tx, id); err != nil {
+			return err
+		}
+		return fillPlan(ctx, tx, p)
+	})
+	return p, err
+}
+
+// ListPlans returns a page of usage plans with their keys and bindings.
+func (s *Store) ListPlans(ctx context.Context, pg store.Page) ([]config.UsagePlan, int, error) {
+	items, total, err := listPage[config.UsagePlan](ctx, s, "list usage plans", nil, `FROM usage_plans`, pg)
+	if err != nil {
+		return nil, 0, err
+	}
+	err = s.read(ctx, "list usage plan keys", func(tx *sql.Tx) error {
+		for i := range items {
+			if err := fillPlan(ctx, tx, &items[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return items, total, err
+}
+
+// UpdatePlan replaces a plan's name and limits.
+func (s *Store) UpdatePlan(ctx context.Context, p *config.UsagePlan) error {
+	row := *p
+	row.KeyIDs, row.Bindings = nil, nil
+	err := s.write(ctx, "update usage plan", func(tx *sql.Tx) error {
+		row.UpdatedAt = now()
+		old, err := getPlan(ctx, tx, row.ID)
+		if err != nil {
+			return err
+		}
+		row.CreatedAt = old.CreatedAt
+		if err := planNameFree(ctx, tx, row.Name, row.ID); err != nil {
+			return err
+		}
+		body, err := marshal(row)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE usage_plans SET name = ?, body = ? WHERE id = ?`, row.Name, body, row.ID); err != nil {
+			return err
+		}
+		return fillPlan(ctx, tx, &row)
+	})
+	if err != nil {
+		return err
+	}
+	*p = row
+	return nil
+}
+
+// DeletePlan deletes a plan that has no bindings, releasing its keys.
+func (s *Store) DeletePlan(ctx context.Context, id string) error {
+	return s.write(ctx, "delete usage plan", func(tx *sql.Tx) error {
+		if _, err := getPlan(ctx, tx, id); err != nil {
+			return err
+		}
+		bs, err := planBindings(ctx, tx, `WHERE plan_id = ?`, id)
+		if err != nil {
+			return err
+		}
+		if len(bs) > 0 {
+			return &store.ConflictError{
+				Message: fmt.Sprintf("usage plan %s has %d binding(s); delete them first", id, len(bs)),
+				Details: bindingDetails(bs),
+			}
+		}
+		for _, q := range []string{`DELETE FROM plan_keys WHERE plan_id = ?`, `DELETE FROM usage_plans WHERE id = ?`} {
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// AddPlanKeys puts keys in a plan.
+func (s *Store) AddPlanKeys(ctx context.Context, planID string, keyIDs []string) error {
+	return s.write(ctx, "add usage plan keys", func(tx *sql.Tx) error {
+		if _, err := getPlan(ctx, tx, planID); err != nil {
+			return err
+		}
+		for i, kid := range keyIDs {
+			if _, err := getKey(ctx, tx, kid); err != nil {
+				if store.IsNotFound(err) {
+					return &store.InvalidError{Field: fmt.Sprintf("key_ids[%d]", i), Message: fmt.Sprintf("key_ids[%d]: key %s does not exist", i, kid)}
+				}
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO plan_keys (plan_id, key_id) VALUES (?, ?)`, planID, kid); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RemovePlanKey takes a key out of a plan.
+func (s *Store) RemovePlanKey(ctx context.Context, planID, keyID string) error {
+	return s.write(ctx, "remove usage plan key", func(tx *sql.Tx) error {
+		if _, err := getPlan(ctx, tx, planID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM plan_keys WHERE plan_id = ? AND key_id = ?`, planID, keyID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return &store.NotFoundError{Kind: "key", ID: keyID}
+		}
+		return nil
+	})
+}
+
+// BindPlan binds a plan to a service environment or to some of its APIs.
+func (s *Store) BindPlan(ctx context.Context, b *config.PlanBinding) error {
+	row := *b
+	row.ID = newID("pnb-")
+	err := s.write(ctx, "bind usage plan", func(tx *sql.Tx) error {
+		row.CreatedAt = now()
+		if _, err := getPlan(ctx, tx, row.PlanID); err != nil {
+			return err
+		}
+		if err := checkTargets(ctx, tx, row.ServiceID, row.APIIDs); err != nil {
+			return err
+		}
+		var conflicts []any
+		for _, aid := range targets(row.APIIDs) {
+			var pid, bid string
+			err := tx.QueryRowContext(ctx, `SELECT plan_id, binding_id FROM plan_bindings
+				WHERE service_id = ? AND environment = ? AND api_id = ?`, row.ServiceID, row.Environment, aid).Scan(&pid, &bid)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return err
+			default:
+				conflicts = append(conflicts, map[string]string{"plan_id": pid, "binding_id": bid, "api_id": aid})
+			}
+		}
+		if len(conflicts) > 0 {
+			return &store.ConflictError{
+				Message: fmt.Sprintf("a usage plan is already bound there in %s; unbind it first", row.Environment),
+				Details: conflicts,
+			}
+		}
+		for _, aid := range targets(row.APIIDs) {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO plan_bindings
+				(binding_id, plan_id, service_id, environment, api_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+				row.ID, row.PlanID, row.ServiceID, row.Environment, aid, row.CreatedAt.UnixMilli()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b.ID, b.CreatedAt = row.ID, row.CreatedAt
+	return nil
+}
+
+// UnbindPlan deletes one binding of a plan.
+func (s *Store) UnbindPlan(ctx context.Context, planID, bindingID string) error {
+	return s.write(ctx, "unbind usage plan", func(tx *sql.Tx) error {
+		if _, err := getPlan(ctx, tx, planID); err != nil {
+			return err
+		}
+		return deleteBinding(ctx, tx, "plan_bindings", "plan_id", planID, bindingID)
+	})
+}
+
+func getPlan(ctx context.Context, tx *sql.Tx, id string) (*config.UsagePlan, error) {
+	return getBody[config.UsagePlan](ctx, tx, `SELECT body FROM usage_plans WHERE id = ?`, "usage plan", id)
+}
+
+func planNameFree(ctx context.Context, tx *sql.Tx, name, self string) error {
+	var id string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM usage_plans WHERE name = ? AND id != ?`, name, self).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	}
+	return &store.ConflictError{Message: fmt.Sprintf("a usage plan named %q already exists (%s)", name, id), Field: "name",
+		Details: []any{map[string]string{"id": id}}}
+}
+
+// fillPlan reads a plan's keys and bindings.
+func fillPlan(ctx context.Context, tx *sql.Tx, p *config.UsagePlan) error {
+	rows, err := tx.QueryContext(ctx, `SELECT key_id FROM plan_keys WHERE plan_id = ? ORDER BY seq`, p.ID)
+	if err != nil {
+		return err
+	}
+	p.KeyIDs = []string{}
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			rows.Close()
+			return err
+		}
+		p.KeyIDs = append(p.KeyIDs, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	p.Bindings, err = planBindings(ctx, tx, `WHERE plan_id = ?`, p.ID)
+	return err
+}
+
+func planBindings(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]config.PlanBinding, error) {
+	rows, err := readBindings(ctx, tx, "plan_bindings", "plan_id", where, args...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]config.PlanBinding, len(rows))
+	for i, r := range rows {
+		out[i] = config.PlanBinding{ID: r.ID, PlanID: r.Owner, ServiceID: r.ServiceID, Environment: r.Environment,
+			APIIDs: r.APIIDs, CreatedAt: r.CreatedAt}
+	}
+	return out, nil
+}
+
+// loadPlans reads every plan with its keys and bindings, for Load.
+func loadPlans(ctx context.Context, tx *sql.Tx) ([]config.UsagePlan, error) {
+	ps, err := queryBodies[config.UsagePlan](ctx, tx, `SELECT body FROM usage_plans ORDER BY created_at, seq`)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ps {
+		if err := fillPlan(ctx, tx, &ps[i]); err != nil {
+			return nil, err
+		}
+	}
+	return ps, nil
+}
