@@ -27,6 +27,7 @@ import (
 	"github.com/portico-gw/portico/internal/admin"
 	"github.com/portico-gw/portico/internal/clientip"
 	"github.com/portico-gw/portico/internal/h1"
+	"github.com/portico-gw/portico/internal/plugin/jwtauth"
 	"github.com/portico-gw/portico/internal/plugin/ratelimit"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/snapshot"
@@ -106,6 +107,9 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 	pool := upstream.NewPool()
 	defer pool.Close()
 	snaps := snapshot.NewManager(st, pool, log)
+	jwtKeys := jwtauth.NewKeys(&http.Client{Timeout: 10 * time.Second}, log)
+	defer jwtKeys.Close()
+	snaps.SetJWTKeys(jwtKeys)
 	if err := snaps.Refresh(ctx); err != nil {
 		return fmt.Errorf("loading the configuration: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 const (
 	AuthNone = "none"
 	AuthKey  = "key"
+	AuthJWT  = "jwt"
 )
 
 // Key is a key pair: callers of APIs whose auth type is "key" sign their

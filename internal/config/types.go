@@ -2,7 +2,11 @@
 // writes, their validation rules and defaults. It does no I/O.
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/portico-gw/portico/internal/plugin/jwtauth"
+)
 
 // Limits and defaults of the resource model (SPEC section 2).
 const (
@@ -147,6 +151,9 @@ type Mock struct {
 // Auth selects how callers of an API authenticate.
 type Auth struct {
 	Type string `json:"type"`
+	// JWT configures auth type "jwt": the key source and the claims
+	// checked and passed on.
+	JWT *jwtauth.Config `json:"jwt,omitempty"`
 }
 
 // Backend types.

@@ -2,12 +2,15 @@ package config
 
 import (
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/portico-gw/portico/internal/plugin/jwtauth"
 	"unicode/utf8"
 )
 
@@ -211,8 +214,23 @@ func ValidateAPI(a *API) error {
 	case "":
 		a.Auth.Type = AuthNone
 	case AuthNone, AuthKey:
+	case AuthJWT:
+		if a.Auth.JWT == nil {
+			return fieldErr("auth.jwt", "is required for auth type jwt: {\"public_key_pem\" or \"jwks_url\", \"issuer\", \"audience\", \"claim_headers\"}")
+		}
+		if err := a.Auth.JWT.Validate(); err != nil {
+			var fe *jwtauth.FieldError
+			if errors.As(err, &fe) {
+				return &FieldError{Field: fe.Field, Message: fe.Error()}
+			}
+			return &FieldError{Field: "auth.jwt", Message: err.Error()}
+		}
+		return nil
 	default:
-		return fieldErr("auth.type", "must be none or key (app and jwt are not available yet)")
+		return fieldErr("auth.type", "must be none, key or jwt (app is not available yet)")
+	}
+	if a.Auth.JWT != nil {
+		return fieldErr("auth.jwt", "is only for auth type jwt")
 	}
 	return nil
 }

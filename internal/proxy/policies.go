@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/h1"
 	"github.com/portico-gw/portico/internal/plugin/hmacauth"
+	"github.com/portico-gw/portico/internal/plugin/jwtauth"
 	"github.com/portico-gw/portico/internal/plugin/ratelimit"
 	"github.com/portico-gw/portico/internal/snapshot"
 )
@@ -27,6 +29,9 @@ func (p *Proxy) applyPolicies(hx *h1.Exchange, st *reqState, s *snapshot.Snapsho
 		return false
 	}
 	if pol.AuthKey && !p.keyAuth(hx, st, s, pol) {
+		return false
+	}
+	if pol.JWT != nil && !p.jwtAuth(hx, st, pol.JWT) {
 		return false
 	}
 	if t := pol.Traffic; t != nil {
@@ -215,3 +220,36 @@ func (r *hmacRequest) Path() []byte  { return r.hx.Req.Path }
 func (r *hmacRequest) Query() []byte { return r.hx.Req.Query }
 func (r *hmacRequest) Form() []byte  { return nil }
 func (r *hmacRequest) HasBody() bool { return !r.hx.Body.Empty() }
+
+// jwtAuth checks the bearer token and keeps the claims to pass on; the
+// client's own copies of those headers are dropped (appendHead).
+func (p *Proxy) jwtAuth(hx *h1.Exchange, st *reqState, v *jwtauth.Verifier) bool {
+	x := &st.x
+	st.dropHeaders = v.ClaimHeaderNames()
+	auth, _ := st.hreq.Field("authorization")
+	token, ok := jwtauth.BearerToken(auth)
+	if !ok {
+		x.errMsg = "auth: jwt: " + jwtauth.ReasonMissing
+		p.fail(hx, x, 401, "jwt: "+jwtauth.ReasonMissing, "WWW-Authenticate", "Bearer")
+		return false
+	}
+	claims, err := v.Verify(token, time.Now())
+	if err != nil {
+		reason := err.Error()
+		var je *jwtauth.Error
+		if errors.As(err, &je) {
+			reason = je.Reason
+		}
+		x.errMsg = "auth: jwt: " + reason
+		if reason == jwtauth.ReasonKeysUnavailable {
+			// The identity provider's keys could not be fetched: the
+			// gateway's failure, not the client's.
+			p.fail(hx, x, 503, "jwt: "+reason)
+			return false
+		}
+		p.fail(hx, x, 401, "jwt: "+reason, "WWW-Authenticate", `Bearer error="invalid_token"`)
+		return false
+	}
+	st.claims = claims
+	return true
+}

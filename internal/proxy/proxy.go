@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -25,6 +26,7 @@ import (
 	"github.com/portico-gw/portico/internal/clientip"
 	"github.com/portico-gw/portico/internal/h1"
 	"github.com/portico-gw/portico/internal/plugin/hmacauth"
+	"github.com/portico-gw/portico/internal/plugin/jwtauth"
 	"github.com/portico-gw/portico/internal/plugin/ratelimit"
 	"github.com/portico-gw/portico/internal/router"
 	"github.com/portico-gw/portico/internal/snapshot"
@@ -129,6 +131,10 @@ type reqState struct {
 	keyBuf  []byte
 	hmacHdr hmacauth.Header
 	hreq    hmacRequest
+	// claims are the headers a verified token sends on; dropHeaders the
+	// client's copies of them that must not reach the node.
+	claims      []jwtauth.Claim
+	dropHeaders []string
 
 	trailersFn func() []h1.Field
 	interimFn  func(int, []byte, []h1.Field)
@@ -152,6 +158,7 @@ func (p *Proxy) ServeH1(hx *h1.Exchange) {
 	st.hx = hx
 	st.hreq.hx = hx
 	st.interimSent = false
+	st.claims, st.dropHeaders = nil, nil
 	x := &st.x
 	*x = exchange{start: time.Now()}
 	x.reqID = p.requestID(hx.Req.Fields, st.idBuf[:0])
@@ -469,6 +476,15 @@ func connectionTokens(dst [][]byte, fields []h1.Field) [][]byte {
 	return dst
 }
 
+func dropped(names []string, name []byte) bool {
+	for _, n := range names {
+		if len(n) == len(name) && strings.EqualFold(n, b2s(name)) {
+			return true
+		}
+	}
+	return false
+}
+
 func listed(tokens [][]byte, name []byte) bool {
 	for _, t := range tokens {
 		if bytes.EqualFold(t, name) {
@@ -496,10 +512,16 @@ func (p *Proxy) appendHead(b []byte, hx *h1.Exchange, st *reqState, node *snapsh
 	st.tokens = connectionTokens(st.tokens[:0], req.Fields)
 	for i := range req.Fields {
 		f := &req.Fields[i]
-		if skipRequestField(f.Name) || (len(st.tokens) > 0 && listed(st.tokens, f.Name)) {
+		if skipRequestField(f.Name) || (len(st.tokens) > 0 && listed(st.tokens, f.Name)) || dropped(st.dropHeaders, f.Name) {
 			continue
 		}
 		b = appendHeadField(b, f.Name, f.Value)
+	}
+	for _, c := range st.claims {
+		b = append(b, c.Header...)
+		b = append(b, ": "...)
+		b = append(b, c.Value...)
+		b = append(b, "\r\n"...)
 	}
 	// Every X-Forwarded-For line, in order, then the peer: the client is
 	// the right-most entry whatever the caller sent.

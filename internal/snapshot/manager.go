@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/plugin/jwtauth"
 	"github.com/portico-gw/portico/internal/store"
 	"github.com/portico-gw/portico/internal/upstream"
 )
@@ -40,6 +41,10 @@ func NewManager(st store.Store, pool *upstream.Pool, log *slog.Logger) *Manager 
 	m.build = m.builder.Build
 	return m
 }
+
+// SetJWTKeys gives the builder the owner of JWKS documents; call it before
+// the first Refresh.
+func (m *Manager) SetJWTKeys(k *jwtauth.Keys) { m.builder.JWTKeys = k }
 
 // BuildError is a snapshot build that panicked: a bug, or stored data that
 // the compiler does not expect. The previous snapshot keeps serving.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/plugin/ipcontrol"
+	"github.com/portico-gw/portico/internal/plugin/jwtauth"
 )
 
 // Policies are the plugins that apply to one served API, compiled: a
@@ -21,6 +22,8 @@ type Policies struct {
 	// Plan is the usage plan bound to the API (nil: none, and then no key
 	// works on it).
 	Plan *Plan
+	// JWT checks bearer tokens when the API's auth type is jwt.
+	JWT *jwtauth.Verifier
 }
 
 // Traffic is a compiled traffic_control plugin as it applies to one API:

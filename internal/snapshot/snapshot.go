@@ -15,6 +15,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/balancer"
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/plugin/jwtauth"
 	"github.com/portico-gw/portico/internal/router"
 	"github.com/portico-gw/portico/internal/upstream"
 )
@@ -210,7 +211,10 @@ func splitEnv(path string) (string, string) {
 // unchanged channels from one snapshot to the next.
 type Builder struct {
 	Pool *upstream.Pool
-	prev *Snapshot
+	// JWTKeys holds the JWKS documents of jwt APIs across snapshots (nil:
+	// an API with a jwks_url cannot be served).
+	JWTKeys *jwtauth.Keys
+	prev    *Snapshot
 }
 
 // Build compiles st. An API that fails to compile is left out and listed in
@@ -254,6 +258,9 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 				api.Policies, err = plugins.policies(p.Service.ID, p.Environment, cfg.ID)
 				api.Policies.AuthKey = cfg.Auth.Type == config.AuthKey
 				api.Policies.Plan = plans.plan(p.Service.ID, p.Environment, cfg.ID)
+			}
+			if err == nil && cfg.Auth.Type == config.AuthJWT {
+				api.Policies.JWT, err = jwtauth.New(*cfg.Auth.JWT, b.JWTKeys)
 			}
 			if err != nil {
 				s.Problems = append(s.Problems, Problem{
