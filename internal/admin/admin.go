@@ -128,6 +128,15 @@ func (s *server) routes() {
 	m.HandleFunc("DELETE /api/v1/usage-plans/{id}/bindings/{bid}", s.unbindPlan)
 	m.HandleFunc("GET /api/v1/usage-plans/{id}/quota", s.getQuota)
 	m.HandleFunc("DELETE /api/v1/usage-plans/{id}/quota/{kid}", s.resetQuota)
+
+	m.HandleFunc("POST /api/v1/apps", s.createApp)
+	m.HandleFunc("GET /api/v1/apps", s.listApps)
+	m.HandleFunc("GET /api/v1/apps/{id}", s.getApp)
+	m.HandleFunc("PUT /api/v1/apps/{id}", s.updateApp)
+	m.HandleFunc("DELETE /api/v1/apps/{id}", s.deleteApp)
+	m.HandleFunc("POST /api/v1/services/{sid}/apis/{aid}/apps", s.bindApp)
+	m.HandleFunc("GET /api/v1/services/{sid}/apis/{aid}/apps", s.listAppBindings)
+	m.HandleFunc("DELETE /api/v1/services/{sid}/apis/{aid}/apps/{bid}", s.unbindApp)
 }
 
 // ServeHTTP checks the token before routing, so that a caller without one

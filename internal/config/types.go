@@ -210,4 +210,7 @@ type State struct {
 	// Keys and usage plans (with their keys and bindings), likewise.
 	Keys  []Key
 	Plans []UsagePlan
+	// Applications and the APIs they may call.
+	Apps        []App
+	AppBindings []AppBinding
 }

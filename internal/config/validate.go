@@ -213,7 +213,7 @@ func ValidateAPI(a *API) error {
 	switch a.Auth.Type {
 	case "":
 		a.Auth.Type = AuthNone
-	case AuthNone, AuthKey:
+	case AuthNone, AuthKey, AuthApp:
 	case AuthJWT:
 		if a.Auth.JWT == nil {
 			return fieldErr("auth.jwt", "is required for auth type jwt: {\"public_key_pem\" or \"jwks_url\", \"issuer\", \"audience\", \"claim_headers\"}")
@@ -227,7 +227,7 @@ func ValidateAPI(a *API) error {
 		}
 		return nil
 	default:
-		return fieldErr("auth.type", "must be none, key or jwt (app is not available yet)")
+		return fieldErr("auth.type", "must be none, key, app or jwt")
 	}
 	if a.Auth.JWT != nil {
 		return fieldErr("auth.jwt", "is only for auth type jwt")

@@ -393,7 +393,7 @@ func TestValidateAPI(t *testing.T) {
 		{name: "timeout 1801", edit: func(a *API) { a.Backend.Timeout = intp(1801) }, field: "backend.timeout"},
 
 		{name: "auth none", edit: func(a *API) { a.Auth.Type = "none" }},
-		{name: "auth app not yet", edit: func(a *API) { a.Auth.Type = "app" }, field: "auth.type"},
+		{name: "auth jwt without config", edit: func(a *API) { a.Auth.Type = "jwt" }, field: "auth.jwt"},
 		{name: "auth other", edit: func(a *API) { a.Auth.Type = "basic" }, field: "auth.type"},
 	}
 	for _, tt := range tests {

@@ -131,7 +131,7 @@ func (l *AccessLog) Log(hx *h1.Exchange, x *exchange) {
 	b = appendSeconds(b, "upstream_connect_time", x.connectTime)
 	b = appendSeconds(b, "upstream_header_time", x.headerTime)
 	b = appendSeconds(b, "upstream_response_time", x.responseTime)
-	b = appendField(b, "app_id", "")
+	b = appendField(b, "app_id", x.appID)
 	b = appendField(b, "error", x.errMsg)
 	b = append(b, "}\n"...)
 	*bp = b

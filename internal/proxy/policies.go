@@ -34,6 +34,9 @@ func (p *Proxy) applyPolicies(hx *h1.Exchange, st *reqState, s *snapshot.Snapsho
 	if pol.JWT != nil && !p.jwtAuth(hx, st, pol.JWT) {
 		return false
 	}
+	if pol.AuthApp && !p.appAuth(hx, st, s, pol) {
+		return false
+	}
 	if t := pol.Traffic; t != nil {
 		return p.trafficControl(hx, st, t)
 	}
@@ -74,6 +77,15 @@ func (p *Proxy) trafficControl(hx *h1.Exchange, st *reqState, t *snapshot.Traffi
 		x.rl.merge(d)
 		if !d.Allowed {
 			return p.rateLimited(hx, x, "traffic_control: ip_limit of "+strconv.FormatInt(limit, 10)+" per "+window(t.Window)+" reached for "+x.clientIP.String())
+		}
+	}
+	if limit := t.AppLimitFor(x.appID); limit > 0 && x.appID != "" {
+		key := append(append(append(st.keyBuf[:0], t.KeyPrefix...), "app:"...), x.appID...)
+		st.keyBuf = key
+		d := p.limiter.Allow(ctx, key, limit, t.Window)
+		x.rl.merge(d)
+		if !d.Allowed {
+			return p.rateLimited(hx, x, "traffic_control: app_limit of "+strconv.FormatInt(limit, 10)+" per "+window(t.Window)+" reached for app "+x.appID)
 		}
 	}
 	if t.APILimit > 0 {
@@ -201,8 +213,73 @@ func (p *Proxy) unauthorized(hx *h1.Exchange, x *exchange, reason string) bool {
 	return false
 }
 
+// appAuth checks an application signature: the Authorization header, the
+// application it names, the signature over the method, content headers,
+// path, query and form (the body is read first when it is a form or has a
+// Content-MD5 to check), then that the application is bound to the API.
+func (p *Proxy) appAuth(hx *h1.Exchange, st *reqState, s *snapshot.Snapshot, pol *snapshot.Policies) bool {
+	x := &st.x
+	v, ok := st.hreq.Field("authorization")
+	if !ok {
+		return p.unauthorized(hx, x, "authorization: this API needs a request signed by an application (Authorization: hmac id=..., algorithm=..., headers=..., signature=...)")
+	}
+	h := &st.hmacHdr
+	if err := hmacauth.ParseAuthorization(v, h); err != nil {
+		return p.unauthorized(hx, x, err.Error())
+	}
+	app := s.Apps[b2s(h.ID)]
+	if app == nil {
+		return p.unauthorized(hx, x, "authorization: unknown app key")
+	}
+	req := &hx.Req
+	ct, _ := st.hreq.Field("content-type")
+	md5, hasMD5 := st.hreq.Field("content-md5")
+	form := isForm(ct)
+	if !hx.Body.Empty() && (form || hasMD5) {
+		if req.Chunked || req.ContentLength > ReplayableBody {
+			return p.unauthorized(hx, x, "form: a signed form or Content-MD5 body must have a Content-Length of at most 64 KiB")
+		}
+		if !p.readBody(hx, st) {
+			return false
+		}
+		if form {
+			st.hreq.form = st.replay
+		}
+	}
+	if err := hmacauth.CheckApp(h, &st.hreq, app.Secret, time.Now()); err != nil {
+		return p.unauthorized(hx, x, err.Error())
+	}
+	if hasMD5 && st.bodyRead && !form {
+		if err := hmacauth.CheckContentMD5(md5, st.replay); err != nil {
+			return p.unauthorized(hx, x, err.Error())
+		}
+	}
+	if !pol.Apps[app.ID] {
+		return p.unauthorized(hx, x, "app: the application is not bound to this API in this environment")
+	}
+	x.appID = app.ID
+	return true
+}
+
+// isForm reports whether a Content-Type is application/x-www-form-urlencoded
+// (any case, parameters allowed).
+func isForm(ct []byte) bool {
+	const form = "application/x-www-form-urlencoded"
+	if len(ct) < len(form) || !equalFold(ct[:len(form)], form) {
+		return false
+	}
+	rest := ct[len(form):]
+	return len(rest) == 0 || rest[0] == ';' || rest[0] == ' ' || rest[0] == '\t'
+}
+
 // hmacRequest is the view of a request that hmacauth reads.
-type hmacRequest struct{ hx *h1.Exchange }
+type hmacRequest struct {
+	hx *h1.Exchange
+	// env is the "/<environment>" prefix the route was chosen by, "" when
+	// none; form is the body of a urlencoded request once read.
+	env  string
+	form []byte
+}
 
 func (r *hmacRequest) Field(lowerName string) ([]byte, bool) {
 	for i := range r.hx.Req.Fields {
@@ -215,10 +292,23 @@ func (r *hmacRequest) Field(lowerName string) ([]byte, bool) {
 
 func (r *hmacRequest) Method() []byte { return r.hx.Req.Method }
 
-// Path is the path as sent; key-pair signatures do not sign it.
-func (r *hmacRequest) Path() []byte  { return r.hx.Req.Path }
+// Path is the path as sent, without the environment prefix that chose the
+// route (applications sign the path as the API sees it).
+func (r *hmacRequest) Path() []byte {
+	p := r.hx.Req.Path
+	if r.env != "" && len(p) >= len(r.env) && string(p[:len(r.env)]) == r.env &&
+		(len(p) == len(r.env) || p[len(r.env)] == '/') {
+		if p = p[len(r.env):]; len(p) == 0 {
+			return slashPath
+		}
+	}
+	return p
+}
+
+var slashPath = []byte("/")
+
 func (r *hmacRequest) Query() []byte { return r.hx.Req.Query }
-func (r *hmacRequest) Form() []byte  { return nil }
+func (r *hmacRequest) Form() []byte  { return r.form }
 func (r *hmacRequest) HasBody() bool { return !r.hx.Body.Empty() }
 
 // jwtAuth checks the bearer token and keeps the claims to pass on; the

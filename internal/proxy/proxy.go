@@ -99,6 +99,7 @@ type exchange struct {
 	host         []byte // lower case, without port
 	upstreamAddr string
 	clientIP     netip.Addr
+	appID        string // the application that signed the request
 	// rl is the rate-limit state reported on the answer (RateLimit-*).
 	rl           rateState
 	upStatus     int
@@ -135,6 +136,9 @@ type reqState struct {
 	// client's copies of them that must not reach the node.
 	claims      []jwtauth.Claim
 	dropHeaders []string
+	// bodyRead: the request body is already in replay (read to check a
+	// signature).
+	bodyRead bool
 
 	trailersFn func() []h1.Field
 	interimFn  func(int, []byte, []h1.Field)
@@ -159,6 +163,8 @@ func (p *Proxy) ServeH1(hx *h1.Exchange) {
 	st.hreq.hx = hx
 	st.interimSent = false
 	st.claims, st.dropHeaders = nil, nil
+	st.bodyRead = false
+	st.hreq.env, st.hreq.form = "", nil
 	x := &st.x
 	*x = exchange{start: time.Now()}
 	x.reqID = p.requestID(hx.Req.Fields, st.idBuf[:0])
@@ -216,6 +222,9 @@ func (p *Proxy) serve(hx *h1.Exchange, st *reqState) {
 		return
 	}
 	x.api = api
+	if len(rest) != len(path) {
+		st.hreq.env = api.EnvPrefix // the route was chosen by a /<env> prefix
+	}
 	scheme := snapshot.ProtoHTTP
 	if hx.IsTLS() {
 		scheme = snapshot.ProtoHTTPS
@@ -224,14 +233,14 @@ func (p *Proxy) serve(hx *h1.Exchange, st *reqState) {
 		p.fail(hx, x, 426, "this API is not served over this scheme", "Upgrade", "TLS/1.2, HTTP/1.1")
 		return
 	}
-	if !p.applyPolicies(hx, st, s, api) {
-		return
-	}
 	if req.ContentLength > p.maxBody {
 		// Refused before a byte of the body is read (and without 100
 		// Continue): the connection closes after a lingering read.
 		hx.SetClose()
 		p.fail(hx, x, 413, "the request body is over the limit")
+		return
+	}
+	if !p.applyPolicies(hx, st, s, api) {
 		return
 	}
 	if api.Mock != nil {
@@ -265,15 +274,9 @@ func (p *Proxy) forward(hx *h1.Exchange, st *reqState, api *snapshot.API) {
 	}
 	switch {
 	case hx.Body.Empty():
-	case !req.Chunked && req.ContentLength <= ReplayableBody:
+	case st.bodyRead || !req.Chunked && req.ContentLength <= ReplayableBody:
 		// Read whole so that a failed try can be sent again.
-		n := int(req.ContentLength)
-		if cap(st.replay) < n {
-			st.replay = make([]byte, n)
-		}
-		st.replay = st.replay[:n]
-		if _, err := readFull(&hx.Body, st.replay); err != nil {
-			p.clientBodyFailed(hx, x, err)
+		if !p.readBody(hx, st) {
 			return
 		}
 		ureq.Length = req.ContentLength
@@ -364,6 +367,25 @@ func (p *Proxy) forward(hx *h1.Exchange, st *reqState, api *snapshot.API) {
 	default:
 		p.fail(hx, x, 502, "no backend node could be reached")
 	}
+}
+
+// readBody reads a Content-Length body of at most ReplayableBody bytes
+// into st.replay, once; on failure it answers the client.
+func (p *Proxy) readBody(hx *h1.Exchange, st *reqState) bool {
+	if st.bodyRead {
+		return true
+	}
+	n := int(hx.Req.ContentLength)
+	if cap(st.replay) < n {
+		st.replay = make([]byte, n)
+	}
+	st.replay = st.replay[:n]
+	if _, err := readFull(&hx.Body, st.replay); err != nil {
+		p.clientBodyFailed(hx, &st.x, err)
+		return false
+	}
+	st.bodyRead = true
+	return true
 }
 
 func readFull(b *h1.Body, p []byte) (int, error) {

@@ -24,6 +24,10 @@ type Policies struct {
 	Plan *Plan
 	// JWT checks bearer tokens when the API's auth type is jwt.
 	JWT *jwtauth.Verifier
+	// AuthApp: callers sign as an application bound to the API in its
+	// environment (Apps holds their ids).
+	AuthApp bool
+	Apps    map[string]bool
 }
 
 // Traffic is a compiled traffic_control plugin as it applies to one API:
@@ -48,6 +52,15 @@ func (t *Traffic) IPLimitFor(a netip.Addr) int64 {
 		return l
 	}
 	return t.IPLimit
+}
+
+// AppLimitFor is the limit of one application: its special limit, else
+// app_limit (0 when neither applies).
+func (t *Traffic) AppLimitFor(appID string) int64 {
+	if l, ok := t.SpecialApps[appID]; ok {
+		return l
+	}
+	return t.AppLimit
 }
 
 // pluginIndex finds the plugins bound to an API.
@@ -229,4 +242,31 @@ func compileKeys(ks []config.Key) map[string]*KeyPair {
 		m[k.SecretID] = &KeyPair{ID: k.ID, Secret: []byte(k.SecretKey)}
 	}
 	return m
+}
+
+// AppKey is an application as the data plane needs it.
+type AppKey struct {
+	ID     string
+	Secret []byte
+}
+
+func compileApps(as []config.App) map[string]*AppKey {
+	m := make(map[string]*AppKey, len(as))
+	for _, a := range as {
+		m[a.AppKey] = &AppKey{ID: a.ID, Secret: []byte(a.AppSecret)}
+	}
+	return m
+}
+
+// appIndex lists the applications bound to each API and environment.
+func appIndex(bs []config.AppBinding) map[bindingTarget]map[string]bool {
+	ix := map[bindingTarget]map[string]bool{}
+	for _, b := range bs {
+		t := bindingTarget{b.ServiceID, b.Environment, b.APIID}
+		if ix[t] == nil {
+			ix[t] = map[string]bool{}
+		}
+		ix[t][b.AppID] = true
+	}
+	return ix
 }

@@ -38,6 +38,8 @@ type Snapshot struct {
 	Channels map[string]*Channel
 	// Keys holds the key pairs by secret_id.
 	Keys map[string]*KeyPair
+	// Apps holds the applications by app_key.
+	Apps map[string]*AppKey
 
 	envs    map[string]*router.Table // default host, by environment
 	domains map[string]*domain       // custom domains, lower-case host
@@ -63,10 +65,12 @@ type API struct {
 	Name        string
 	ServiceID   string
 	Environment string
-	Version     string
-	Protocols   uint8
-	WebSocket   bool
-	Timeout     time.Duration
+	// EnvPrefix is "/<environment>", the path prefix that can choose it.
+	EnvPrefix string
+	Version   string
+	Protocols uint8
+	WebSocket bool
+	Timeout   time.Duration
 
 	// Policies are the plugins bound to the API or its service
 	// environment, compiled.
@@ -247,6 +251,8 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 	plugins := newPluginIndex(st.Plugins)
 	plans := newPlanIndex(st.Plans)
 	s.Keys = compileKeys(st.Keys)
+	s.Apps = compileApps(st.Apps)
+	appsBound := appIndex(st.AppBindings)
 	defaultRoutes := map[string][]router.Route{}
 	domainRoutes := map[string]map[string][]router.Route{} // host -> env -> routes
 	for _, p := range st.Published {
@@ -258,6 +264,8 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 				api.Policies, err = plugins.policies(p.Service.ID, p.Environment, cfg.ID)
 				api.Policies.AuthKey = cfg.Auth.Type == config.AuthKey
 				api.Policies.Plan = plans.plan(p.Service.ID, p.Environment, cfg.ID)
+				api.Policies.AuthApp = cfg.Auth.Type == config.AuthApp
+				api.Policies.Apps = appsBound[bindingTarget{p.Service.ID, p.Environment, cfg.ID}]
 			}
 			if err == nil && cfg.Auth.Type == config.AuthJWT {
 				api.Policies.JWT, err = jwtauth.New(*cfg.Auth.JWT, b.JWTKeys)
@@ -270,6 +278,7 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 				continue
 			}
 			api.ServiceID, api.Environment, api.Version, api.Protocols = p.Service.ID, p.Environment, p.Version, proto
+			api.EnvPrefix = "/" + p.Environment
 			r := router.Route{Pattern: pat, Method: cfg.Frontend.Method, ID: len(s.APIs)}
 			s.APIs = append(s.APIs, api)
 			defaultRoutes[p.Environment] = append(defaultRoutes[p.Environment], r)

@@ -120,6 +120,23 @@ type Store interface {
 	BindPlan(ctx context.Context, b *config.PlanBinding) error
 	UnbindPlan(ctx context.Context, planID, bindingID string) error
 
+	// CreateApp stores an application and generates its app_key and
+	// app_secret (ConflictError for a duplicate name).
+	CreateApp(ctx context.Context, a *config.App) error
+	GetApp(ctx context.Context, id string) (*config.App, error)
+	ListApps(ctx context.Context, p Page) ([]config.App, int, error)
+	// UpdateApp replaces name and description; the key and secret stay.
+	UpdateApp(ctx context.Context, a *config.App) error
+	// DeleteApp fails with a ConflictError listing its bindings.
+	DeleteApp(ctx context.Context, id string) error
+	// BindApp lets an application call an API in an environment
+	// (InvalidError for an unknown app; NotFoundError for the API;
+	// ConflictError when already bound).
+	BindApp(ctx context.Context, b *config.AppBinding) error
+	// AppBindings lists the applications bound to an API.
+	AppBindings(ctx context.Context, serviceID, apiID string) ([]config.AppBinding, error)
+	UnbindApp(ctx context.Context, serviceID, apiID, bindingID string) error
+
 	// AdminToken returns the stored admin token ("" when none).
 	AdminToken(ctx context.Context) (string, error)
 	SetAdminToken(ctx context.Context, token string) error

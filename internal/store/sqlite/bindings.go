@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -101,4 +102,19 @@ func bindingDetails[T any](bs []T) []any {
 		details[i] = b
 	}
 	return details
+}
+
+// nameFree fails with a ConflictError when another row of table than self
+// has the name; kind names the object in the message ("a plugin named …").
+func nameFree(ctx context.Context, tx *sql.Tx, table, kind, name, self string) error {
+	var id string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM `+table+` WHERE name = ? AND id != ?`, name, self).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	}
+	return &store.ConflictError{Message: fmt.Sprintf("%s named %q already exists (%s)", kind, name, id), Field: "name",
+		Details: []any{map[string]string{"id": id}}}
 }

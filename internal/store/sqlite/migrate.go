@@ -182,6 +182,32 @@ var migrations = []migration{
 			`CREATE INDEX plan_bindings_service ON plan_bindings (service_id)`,
 		},
 	},
+	{
+		name: "applications",
+		stmts: []string{
+			`CREATE TABLE apps (
+				seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+				id         TEXT NOT NULL UNIQUE,
+				name       TEXT NOT NULL UNIQUE,
+				app_key    TEXT NOT NULL UNIQUE,
+				created_at INTEGER NOT NULL,
+				body       TEXT NOT NULL
+			)`,
+			`CREATE INDEX apps_order ON apps (created_at, seq)`,
+			`CREATE TABLE app_bindings (
+				seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+				id          TEXT NOT NULL UNIQUE,
+				app_id      TEXT NOT NULL REFERENCES apps (id),
+				service_id  TEXT NOT NULL,
+				api_id      TEXT NOT NULL,
+				environment TEXT NOT NULL,
+				created_at  INTEGER NOT NULL,
+				body        TEXT NOT NULL,
+				UNIQUE (app_id, api_id, environment)
+			)`,
+			`CREATE INDEX app_bindings_api ON app_bindings (service_id, api_id)`,
+		},
+	},
 }
 
 // migrate brings the database up to the newest schema this binary knows. Each

@@ -18,7 +18,7 @@ func (s *Store) CreatePlan(ctx context.Context, p *config.UsagePlan) error {
 	err := s.write(ctx, "create usage plan", func(tx *sql.Tx) error {
 		row.CreatedAt = now()
 		row.UpdatedAt = row.CreatedAt
-		if err := planNameFree(ctx, tx, row.Name, ""); err != nil {
+		if err := nameFree(ctx, tx, "usage_plans", "a usage plan", row.Name, ""); err != nil {
 			return err
 		}
 		body, err := marshal(row)
@@ -78,7 +78,7 @@ func (s *Store) UpdatePlan(ctx context.Context, p *config.UsagePlan) error {
 			return err
 		}
 		row.CreatedAt = old.CreatedAt
-		if err := planNameFree(ctx, tx, row.Name, row.ID); err != nil {
+		if err := nameFree(ctx, tx, "usage_plans", "a usage plan", row.Name, row.ID); err != nil {
 			return err
 		}
 		body, err := marshal(row)
@@ -221,19 +221,6 @@ func (s *Store) UnbindPlan(ctx context.Context, planID, bindingID string) error 
 
 func getPlan(ctx context.Context, tx *sql.Tx, id string) (*config.UsagePlan, error) {
 	return getBody[config.UsagePlan](ctx, tx, `SELECT body FROM usage_plans WHERE id = ?`, "usage plan", id)
-}
-
-func planNameFree(ctx context.Context, tx *sql.Tx, name, self string) error {
-	var id string
-	err := tx.QueryRowContext(ctx, `SELECT id FROM usage_plans WHERE name = ? AND id != ?`, name, self).Scan(&id)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil
-	case err != nil:
-		return err
-	}
-	return &store.ConflictError{Message: fmt.Sprintf("a usage plan named %q already exists (%s)", name, id), Field: "name",
-		Details: []any{map[string]string{"id": id}}}
 }
 
 // fillPlan reads a plan's keys and bindings.

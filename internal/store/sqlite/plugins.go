@@ -18,7 +18,7 @@ func (s *Store) CreatePlugin(ctx context.Context, p *config.Plugin) error {
 	err := s.write(ctx, "create plugin", func(tx *sql.Tx) error {
 		row.CreatedAt = now()
 		row.UpdatedAt = row.CreatedAt
-		if err := pluginNameFree(ctx, tx, row.Name, ""); err != nil {
+		if err := nameFree(ctx, tx, "plugins", "a plugin", row.Name, ""); err != nil {
 			return err
 		}
 		body, err := marshal(row)
@@ -84,7 +84,7 @@ func (s *Store) UpdatePlugin(ctx context.Context, p *config.Plugin) error {
 			return &store.InvalidError{Field: "type", Message: fmt.Sprintf("type cannot change (it is %q); create a new plugin instead", old.Type)}
 		}
 		row.CreatedAt = old.CreatedAt
-		if err := pluginNameFree(ctx, tx, row.Name, row.ID); err != nil {
+		if err := nameFree(ctx, tx, "plugins", "a plugin", row.Name, row.ID); err != nil {
 			return err
 		}
 		body, err := marshal(row)
@@ -191,19 +191,6 @@ func (s *Store) UnbindPlugin(ctx context.Context, pluginID, bindingID string) er
 
 func getPlugin(ctx context.Context, tx *sql.Tx, id string) (*config.Plugin, error) {
 	return getBody[config.Plugin](ctx, tx, `SELECT body FROM plugins WHERE id = ?`, "plugin", id)
-}
-
-func pluginNameFree(ctx context.Context, tx *sql.Tx, name, self string) error {
-	var id string
-	err := tx.QueryRowContext(ctx, `SELECT id FROM plugins WHERE name = ? AND id != ?`, name, self).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return &store.ConflictError{Message: fmt.Sprintf("a plugin named %q already exists (%s)", name, id), Field: "name",
-		Details: []any{map[string]string{"id": id}}}
 }
 
 // pluginBindings reads bindings of plugins.

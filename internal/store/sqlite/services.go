@@ -133,6 +133,7 @@ func (s *Store) DeleteService(ctx context.Context, id string) error {
 			// Plugin bindings name the service by id only: they go with it.
 			`DELETE FROM plugin_bindings WHERE service_id = ?`,
 			`DELETE FROM plan_bindings WHERE service_id = ?`,
+			`DELETE FROM app_bindings WHERE service_id = ?`,
 			`DELETE FROM services WHERE id = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {

@@ -208,6 +208,12 @@ func (s *Store) Load(ctx context.Context) (*config.State, error) {
 		if st.Plans, err = loadPlans(ctx, tx); err != nil {
 			return err
 		}
+		if st.Apps, err = queryBodies[config.App](ctx, tx, `SELECT body FROM apps ORDER BY created_at, seq`); err != nil {
+			return err
+		}
+		if st.AppBindings, err = queryBodies[config.AppBinding](ctx, tx, `SELECT body FROM app_bindings ORDER BY seq`); err != nil {
+			return err
+		}
 		rows, err := tx.QueryContext(ctx, `
 			SELECT e.environment, e.version, s.body, r.apis
 			FROM environments e

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PluginCRUD", testPluginCRUD},
 		{"PluginBindings", testPluginBindings},
 		{"KeysAndPlans", testKeysAndPlans},
+		{"Apps", testApps},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
