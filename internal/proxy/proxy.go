@@ -809,7 +809,8 @@ var pathSafe = h1.AlnumAnd("-._~!$&'()*+,;=:@/")
 
 // cleanPath percent-decodes a request path and removes dot segments and
 // empty segments, so that routing sees one spelling of each path. It fails
-// on a path that is not origin-form, a malformed escape, or an escaped NUL.
+// on a path that is not origin-form, a malformed escape, an escaped NUL,
+// or a raw control byte.
 func cleanPath(dst, raw []byte) ([]byte, bool) {
 	if len(raw) == 0 || raw[0] != '/' {
 		return dst, false
@@ -830,6 +831,10 @@ func cleanPath(dst, raw []byte) ([]byte, bool) {
 				return dst, false
 			}
 			i += 2
+		} else if c < 0x20 || c == 0x7f {
+			// The HTTP/1.1 parser refuses these in a target already; a
+			// path from any other front end is held to the same rule.
+			return dst, false
 		}
 		dst = append(dst, c)
 	}
