@@ -111,9 +111,9 @@
 //
 // # Cost
 //
-// Checking a request allocates only what crypto/hmac allocates for one MAC
-// (five small objects): the Header keeps its slices between calls, and
-// signing strings and parameter lists come from pools. The MAC is left to
-// crypto/hmac rather than computed here to save those allocations. See
-// BenchmarkCheckKey and BenchmarkCheckApp.
+// Checking a request allocates nothing in the steady state: the Header
+// keeps its slices between calls, signing strings and parameter lists come
+// from pools, and the MAC is crypto/hmac's, with its keyed states pooled
+// per secret (Reset brings one back to "just keyed"). See BenchmarkCheckKey
+// and BenchmarkCheckApp.
 package hmacauth

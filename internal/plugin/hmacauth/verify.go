@@ -36,7 +36,17 @@ type algorithm struct {
 	block int // block size
 	new   func() hash.Hash
 	pool  sync.Pool // *macState
+
+	// macs keeps keyed crypto/hmac states per secret: hmac.New allocates
+	// five objects, but its Reset returns a state to "just keyed", so a
+	// pooled state serves the next request with the same secret for free.
+	mu   sync.RWMutex
+	macs map[string]*sync.Pool // by secret
 }
+
+// maxKeyedPools bounds macs: past it the cache starts over, so that a
+// flood of distinct secrets cannot grow it without end.
+const maxKeyedPools = 4096
 
 // macState is the working memory of one check. It is cleared before it
 // goes back to the pool.
@@ -70,9 +80,38 @@ func (a *algorithm) put(st *macState) {
 
 // sum computes HMAC(key, msg) into st.out.
 func (a *algorithm) sum(st *macState, key, msg []byte) []byte {
-	m := hmac.New(a.new, key)
+	p := a.keyed(key)
+	m, _ := p.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(a.new, key)
+	} else {
+		m.Reset()
+	}
 	m.Write(msg)
-	return m.Sum(st.out[:0])
+	out := m.Sum(st.out[:0])
+	p.Put(m)
+	return out
+}
+
+// keyed is the pool of keyed states for key.
+func (a *algorithm) keyed(key []byte) *sync.Pool {
+	a.mu.RLock()
+	p := a.macs[string(key)]
+	a.mu.RUnlock()
+	if p != nil {
+		return p
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if p = a.macs[string(key)]; p != nil {
+		return p
+	}
+	if a.macs == nil || len(a.macs) >= maxKeyedPools {
+		a.macs = map[string]*sync.Pool{}
+	}
+	p = &sync.Pool{}
+	a.macs[string(key)] = p
+	return p
 }
 
 // decodeSignature decodes sig into st.sig, or reports that it is not the
