@@ -118,3 +118,47 @@ func nameFree(ctx context.Context, tx *sql.Tx, table, kind, name, self string) e
 	return &store.ConflictError{Message: fmt.Sprintf("%s named %q already exists (%s)", kind, name, id), Field: "name",
 		Details: []any{map[string]string{"id": id}}}
 }
+
+// bindingConflict is a binding already on a target a new binding wants.
+type bindingConflict struct{ Owner, BindingID, APIID string }
+
+// storeBinding stores a binding as one row per target unless a binding of
+// the same kind is already on one of its targets; then it stores nothing
+// and returns those. kindCol/kind narrow "the same kind" (plugins: the
+// type column and value; "" when the table holds one kind).
+func storeBinding(ctx context.Context, tx *sql.Tx, table, ownerCol, owner, kindCol, kind, id, serviceID, env string,
+	apiIDs []string, created time.Time) ([]bindingConflict, error) {
+	where, args := `service_id = ? AND environment = ? AND api_id = ?`, []any{serviceID, env, ""}
+	if kindCol != "" {
+		where, args = kindCol+` = ? AND `+where, []any{kind, serviceID, env, ""}
+	}
+	var conflicts []bindingConflict
+	for _, aid := range targets(apiIDs) {
+		args[len(args)-1] = aid
+		var c bindingConflict
+		err := tx.QueryRowContext(ctx, `SELECT `+ownerCol+`, binding_id FROM `+table+` WHERE `+where, args...).Scan(&c.Owner, &c.BindingID)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return nil, err
+		default:
+			c.APIID = aid
+			conflicts = append(conflicts, c)
+		}
+	}
+	if len(conflicts) > 0 {
+		return conflicts, nil
+	}
+	cols, marks, vals := `binding_id, `+ownerCol+`, service_id, environment, api_id, created_at`, `?, ?, ?, ?, ?, ?`,
+		[]any{id, owner, serviceID, env, "", created.UnixMilli()}
+	if kindCol != "" {
+		cols, marks, vals = cols+`, `+kindCol, marks+`, ?`, append(vals, kind)
+	}
+	for _, aid := range targets(apiIDs) {
+		vals[4] = aid
+		if _, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (`+cols+`) VALUES (`+marks+`)`, vals...); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/portico-gw/portico/internal/config"
@@ -174,33 +173,19 @@ func (s *Store) BindPlan(ctx context.Context, b *config.PlanBinding) error {
 		if err := checkTargets(ctx, tx, row.ServiceID, row.APIIDs); err != nil {
 			return err
 		}
-		var conflicts []any
-		for _, aid := range targets(row.APIIDs) {
-			var pid, bid string
-			err := tx.QueryRowContext(ctx, `SELECT plan_id, binding_id FROM plan_bindings
-				WHERE service_id = ? AND environment = ? AND api_id = ?`, row.ServiceID, row.Environment, aid).Scan(&pid, &bid)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-			case err != nil:
-				return err
-			default:
-				conflicts = append(conflicts, map[string]string{"plan_id": pid, "binding_id": bid, "api_id": aid})
-			}
+		found, err := storeBinding(ctx, tx, "plan_bindings", "plan_id", row.PlanID, "", "",
+			row.ID, row.ServiceID, row.Environment, row.APIIDs, row.CreatedAt)
+		if err != nil || len(found) == 0 {
+			return err
 		}
-		if len(conflicts) > 0 {
-			return &store.ConflictError{
-				Message: fmt.Sprintf("a usage plan is already bound there in %s; unbind it first", row.Environment),
-				Details: conflicts,
-			}
+		conflicts := make([]any, len(found))
+		for i, c := range found {
+			conflicts[i] = map[string]string{"plan_id": c.Owner, "binding_id": c.BindingID, "api_id": c.APIID}
 		}
-		for _, aid := range targets(row.APIIDs) {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO plan_bindings
-				(binding_id, plan_id, service_id, environment, api_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-				row.ID, row.PlanID, row.ServiceID, row.Environment, aid, row.CreatedAt.UnixMilli()); err != nil {
-				return err
-			}
+		return &store.ConflictError{
+			Message: fmt.Sprintf("a usage plan is already bound there in %s; unbind it first", row.Environment),
+			Details: conflicts,
 		}
-		return nil
 	})
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/portico-gw/portico/internal/config"
@@ -139,38 +138,23 @@ func (s *Store) BindPlugin(ctx context.Context, b *config.PluginBinding) error {
 		if err := checkTargets(ctx, tx, row.ServiceID, row.APIIDs); err != nil {
 			return err
 		}
-		var conflicts []any
-		for _, aid := range targets(row.APIIDs) {
-			var pid, bid string
-			err := tx.QueryRowContext(ctx, `SELECT plugin_id, binding_id FROM plugin_bindings
-				WHERE type = ? AND service_id = ? AND environment = ? AND api_id = ?`,
-				p.Type, row.ServiceID, row.Environment, aid).Scan(&pid, &bid)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-			case err != nil:
-				return err
-			default:
-				conflicts = append(conflicts, config.PluginBindingConflict{PluginID: pid, BindingID: bid, APIID: aid})
-			}
+		found, err := storeBinding(ctx, tx, "plugin_bindings", "plugin_id", row.PluginID, "type", p.Type,
+			row.ID, row.ServiceID, row.Environment, row.APIIDs, row.CreatedAt)
+		if err != nil || len(found) == 0 {
+			return err
 		}
-		if len(conflicts) > 0 {
-			what := "the service"
-			if len(row.APIIDs) > 0 {
-				what = "these APIs"
-			}
-			return &store.ConflictError{
-				Message: fmt.Sprintf("a %s plugin is already bound to %s in %s; unbind it first", p.Type, what, row.Environment),
-				Details: conflicts,
-			}
+		conflicts := make([]any, len(found))
+		for i, c := range found {
+			conflicts[i] = config.PluginBindingConflict{PluginID: c.Owner, BindingID: c.BindingID, APIID: c.APIID}
 		}
-		for _, aid := range targets(row.APIIDs) {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO plugin_bindings
-				(binding_id, plugin_id, type, service_id, environment, api_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-				row.ID, row.PluginID, p.Type, row.ServiceID, row.Environment, aid, row.CreatedAt.UnixMilli()); err != nil {
-				return err
-			}
+		what := "the service"
+		if len(row.APIIDs) > 0 {
+			what = "these APIs"
 		}
-		return nil
+		return &store.ConflictError{
+			Message: fmt.Sprintf("a %s plugin is already bound to %s in %s; unbind it first", p.Type, what, row.Environment),
+			Details: conflicts,
+		}
 	})
 	if err != nil {
 		return err
