@@ -342,47 +342,7 @@ func BenchmarkProxyChannel(b *testing.B) {
 	ch := channel(b, "ch-1", node(b, be, 1))
 	p := newProxy(b, []config.Channel{ch},
 		api(b, "a1", "GET", "/hello", config.Backend{Type: "channel", ChannelID: "ch-1", Path: "/hello"}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := &h1.Server{Handler: p, ReadTimeout: 10 * time.Second, IdleTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Shutdown(context.Background())
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	req := []byte("GET /hello HTTP/1.1\r\nHost: gw.example\r\nX-Request-Id: bench-1\r\n\r\n")
-	// The answer has the same length every time; learn it once.
-	if _, err := c.Write(req); err != nil {
-		b.Fatal(err)
-	}
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != 200 {
-		b.Fatalf("first answer: %v %v", resp, err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	var head strings.Builder
-	_ = resp.Header.Write(&head)
-	size := len("HTTP/1.1 200 OK\r\n") + head.Len() + 2 + len(body)
-	buf := make([]byte, size)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if _, err := c.Write(req); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(br, buf); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	if !strings.HasSuffix(string(buf), "hello, world\n") {
-		b.Fatalf("answer %q", buf)
-	}
+	benchRequests(b, p, "GET /hello HTTP/1.1\r\nHost: gw.example\r\nX-Request-Id: bench-1\r\n\r\n")
 }
 
 // rawHelloBackend answers every request on a connection with a fixed
