@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/portico-gw/portico/internal/config"
 )
@@ -122,5 +123,27 @@ func TestAccessLogAfterTheBody(t *testing.T) {
 	}
 	if rec["response_length"] != float64(10) || !strings.Contains(rec["error"].(string), "response body") {
 		t.Errorf("a broken body must be logged with its error and the 10 bytes sent: %s", out.b.String())
+	}
+}
+
+func TestLogTimeAndSeconds(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC),
+		time.Date(2026, 11, 30, 23, 59, 59, 999999999, time.FixedZone("x", 3600)),
+		time.Unix(1, 123456789),
+	} {
+		got := string(appendTime(nil, tm))
+		back, err := time.Parse(time.RFC3339Nano, got)
+		if err != nil || !back.Equal(tm.Truncate(time.Microsecond)) || !strings.HasSuffix(got, "Z") {
+			t.Errorf("appendTime(%v) = %q (%v)", tm, got, err)
+		}
+	}
+	for d, want := range map[time.Duration]string{
+		0: "0.000", 1500 * time.Microsecond: "0.002", 999 * time.Millisecond: "0.999",
+		61*time.Second + 5*time.Millisecond: "61.005", -time.Second: "0.000",
+	} {
+		if got := string(appendSeconds(nil, "k", d)); got != `,"k":`+want {
+			t.Errorf("appendSeconds(%v) = %s, want %s", d, got, want)
+		}
 	}
 }
