@@ -27,6 +27,7 @@ import (
 	"github.com/portico-gw/portico/internal/admin"
 	"github.com/portico-gw/portico/internal/clientip"
 	"github.com/portico-gw/portico/internal/h1"
+	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin/jwtauth"
 	"github.com/portico-gw/portico/internal/plugin/ratelimit"
 	"github.com/portico-gw/portico/internal/proxy"
@@ -110,12 +111,6 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 	jwtKeys := jwtauth.NewKeys(&http.Client{Timeout: 10 * time.Second}, log)
 	defer jwtKeys.Close()
 	snaps.SetJWTKeys(jwtKeys)
-	if err := snaps.Refresh(ctx); err != nil {
-		return fmt.Errorf("loading the configuration: %w", err)
-	}
-	runCtx, cancelRun := context.WithCancel(context.Background())
-	defer cancelRun()
-	go snaps.Run(runCtx)
 
 	var acc *proxy.AccessLog
 	switch cfg.AccessLog {
@@ -123,12 +118,9 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 	case "stdout":
 		acc = proxy.NewAccessLog(os.Stdout)
 	default:
-		f, err := os.OpenFile(cfg.AccessLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-		if err != nil {
+		if acc, err = proxy.OpenAccessLogFile(cfg.AccessLog); err != nil {
 			return fmt.Errorf("--access-log: %w", err)
 		}
-		defer f.Close()
-		acc = proxy.NewAccessLog(f)
 	}
 	if acc != nil {
 		defer acc.Close()
@@ -149,8 +141,38 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		defer rl.Close()
 		limiter = rl
 	}
+	mo := observe.Options{}
+	if acc != nil {
+		mo.AccessLogDropped = acc.Dropped
+	}
+	if rl, ok := limiter.(*ratelimit.Redis); ok {
+		mo.RedisFallbacks = rl.Fallbacks
+	}
+	metrics := observe.New(mo)
+	snaps.SetMetrics(metrics)
+	if err := snaps.Refresh(ctx); err != nil {
+		return fmt.Errorf("loading the configuration: %w", err)
+	}
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	defer cancelRun()
+	go snaps.Run(runCtx)
 	px := proxy.New(proxy.Options{Source: snaps, Log: log, AccessLog: acc, MaxBody: cfg.MaxBody,
-		TrustedProxies: trusted, Limiter: limiter})
+		TrustedProxies: trusted, Limiter: limiter, Metrics: metrics})
+	if acc != nil {
+		// logrotate moves the file, then sends SIGHUP: continue in a new one.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for range hup {
+				if err := acc.Reopen(); err != nil {
+					log.Error("reopening the access log", "path", cfg.AccessLog, "error", err)
+				} else {
+					log.Info("access log reopened", "path", cfg.AccessLog)
+				}
+			}
+		}()
+	}
 	proxySrv := &h1.Server{
 		Handler:      px,
 		ReadTimeout:  cfg.ReadTimeout,
@@ -173,6 +195,7 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		Handler: admin.New(admin.Options{
 			Store: st, Token: token, Networks: cfg.Networks,
 			Ready: ready.Load, Status: snaps.Status, Logger: log, Quota: quotaOf(limiter),
+			Metrics: metrics.Handler(),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       adminTimeout,

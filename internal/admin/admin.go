@@ -37,6 +37,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Quota reads and resets usage-plan quota counters (nil: none kept).
 	Quota Quota
+	// Metrics serves GET /metrics (nil: 404). It needs the token like the
+	// API: metric labels name services and APIs.
+	Metrics http.Handler
 }
 
 // server holds the options and the route table; handlers are its methods.
@@ -50,6 +53,7 @@ type server struct {
 	log       *slog.Logger
 	mux       *http.ServeMux
 	quota     Quota
+	metrics   http.Handler
 }
 
 // New returns the admin API handler: /healthz without a token and the REST
@@ -65,6 +69,7 @@ func New(o Options) http.Handler {
 		log:       o.Logger,
 		mux:       http.NewServeMux(),
 		quota:     o.Quota,
+		metrics:   o.Metrics,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -77,6 +82,9 @@ func (s *server) routes() {
 	m := s.mux
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("GET /api/v1/status", s.getStatus)
+	if s.metrics != nil {
+		m.Handle("GET /metrics", s.metrics)
+	}
 
 	m.HandleFunc("POST /api/v1/channels", s.createChannel)
 	m.HandleFunc("GET /api/v1/channels", s.listChannels)
@@ -144,7 +152,7 @@ func (s *server) routes() {
 // 404 and 405 into the API's JSON error shape.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	if isAPIPath(r.URL.Path) && !s.authorized(r) {
+	if (isAPIPath(r.URL.Path) || r.URL.Path == "/metrics") && !s.authorized(r) {
 		// Logged so that a client with a stale token, or someone guessing,
 		// shows up in the node's log rather than only in its own errors.
 		s.log.Warn("admin request refused: missing or wrong token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"io"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,9 @@ import (
 // Close, so a busy node does not pay a write(2) per request either.
 type AccessLog struct {
 	w       *bufio.Writer
+	out     io.Writer
+	path    string // a file reopened on Reopen; "" for other writers
+	reopen  chan chan error
 	lines   chan *[]byte
 	pool    sync.Pool
 	done    chan struct{}
@@ -41,10 +45,12 @@ const (
 // NewAccessLog starts a log writing to out.
 func NewAccessLog(out io.Writer) *AccessLog {
 	l := &AccessLog{
-		w:     bufio.NewWriterSize(out, 64<<10),
-		lines: make(chan *[]byte, queueLines),
-		done:  make(chan struct{}),
-		pool:  sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }},
+		w:      bufio.NewWriterSize(out, 64<<10),
+		out:    out,
+		reopen: make(chan chan error),
+		lines:  make(chan *[]byte, queueLines),
+		done:   make(chan struct{}),
+		pool:   sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }},
 	}
 	go l.writer()
 	return l
@@ -55,7 +61,13 @@ func (l *AccessLog) writer() {
 	drain := time.NewTicker(drainInterval)
 	defer drain.Stop()
 	lastFlush := time.Now()
-	for range drain.C {
+	for {
+		select {
+		case done := <-l.reopen:
+			done <- l.reopenFile()
+			continue
+		case <-drain.C:
+		}
 		for {
 			select {
 			case bp := <-l.lines:
@@ -77,6 +89,52 @@ func (l *AccessLog) writer() {
 	}
 }
 
+// OpenAccessLogFile starts a log appending to the file at path, which
+// Reopen opens again (after logrotate moved it).
+func OpenAccessLogFile(path string) (*AccessLog, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	l := NewAccessLog(f)
+	l.path = path
+	return l, nil
+}
+
+// Reopen writes out what is queued to the current file and continues in a
+// newly opened file at the same path (on SIGHUP, after logrotate). Lines
+// are not lost: the writer switches between two lines.
+func (l *AccessLog) Reopen() error {
+	if l.path == "" {
+		return nil
+	}
+	done := make(chan error, 1)
+	select {
+	case l.reopen <- done:
+		return <-done
+	case <-l.done:
+		return nil
+	}
+}
+
+// reopenFile flushes what the writer holds to the old file and switches
+// to a new one; lines still queued go to the new file.
+func (l *AccessLog) reopenFile() error {
+	if err := l.w.Flush(); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return err // keep writing to the old file rather than lose lines
+	}
+	if c, ok := l.out.(io.Closer); ok {
+		_ = c.Close()
+	}
+	l.out = f
+	l.w.Reset(f)
+	return nil
+}
+
 // Dropped is the number of lines dropped because the writer fell behind.
 func (l *AccessLog) Dropped() uint64 { return l.dropped.Load() }
 
@@ -88,6 +146,9 @@ func (l *AccessLog) Close() error {
 		l.lines <- nil
 	})
 	<-l.done
+	if c, ok := l.out.(io.Closer); ok && l.path != "" {
+		_ = c.Close()
+	}
 	return l.err
 }
 

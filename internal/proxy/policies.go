@@ -11,6 +11,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/h1"
+	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin/hmacauth"
 	"github.com/portico-gw/portico/internal/plugin/jwtauth"
 	"github.com/portico-gw/portico/internal/plugin/ratelimit"
@@ -25,6 +26,7 @@ func (p *Proxy) applyPolicies(hx *h1.Exchange, st *reqState, s *snapshot.Snapsho
 	pol := &api.Policies
 	if pol.IPControl != nil && !pol.IPControl.Permit(x.clientIP) {
 		x.errMsg = "ip_control: client " + x.clientIP.String() + " denied"
+		x.reject = observe.RejectIPControl
 		p.fail(hx, x, 403, "access denied for this client address")
 		return false
 	}
@@ -114,6 +116,7 @@ func window(d time.Duration) string {
 
 func (p *Proxy) rateLimited(hx *h1.Exchange, x *exchange, reason string) bool {
 	x.errMsg = reason
+	x.reject = observe.RejectRateLimit
 	p.fail(hx, x, 429, "too many requests: the rate limit of this API is reached", "Retry-After", strconv.FormatInt(ceilSeconds(x.rl.retryAfter), 10))
 	return false
 }
@@ -200,6 +203,7 @@ func (p *Proxy) keyAuth(hx *h1.Exchange, st *reqState, s *snapshot.Snapshot, pol
 		st.keyBuf = config.AppendQuotaCounterKey(st.keyBuf[:0], plan.ID, kp.ID)
 		if d := p.quota.AllowTotal(ctx, st.keyBuf, plan.Quota); !d.Allowed {
 			x.errMsg = "usage plan: quota of " + strconv.FormatInt(plan.Quota, 10) + " calls used up for key " + kp.ID
+			x.reject = observe.RejectQuota
 			p.fail(hx, x, 429, "too many requests: the quota of this key is used up")
 			return false
 		}
@@ -209,6 +213,7 @@ func (p *Proxy) keyAuth(hx *h1.Exchange, st *reqState, s *snapshot.Snapshot, pol
 
 func (p *Proxy) unauthorized(hx *h1.Exchange, x *exchange, reason string) bool {
 	x.errMsg = "auth: " + reason
+	x.reject = observe.RejectAuth
 	p.fail(hx, x, 401, reason, "WWW-Authenticate", "hmac")
 	return false
 }
@@ -320,6 +325,7 @@ func (p *Proxy) jwtAuth(hx *h1.Exchange, st *reqState, v *jwtauth.Verifier) bool
 	token, ok := jwtauth.BearerToken(auth)
 	if !ok {
 		x.errMsg = "auth: jwt: " + jwtauth.ReasonMissing
+		x.reject = observe.RejectAuth
 		p.fail(hx, x, 401, "jwt: "+jwtauth.ReasonMissing, "WWW-Authenticate", "Bearer")
 		return false
 	}
@@ -331,6 +337,7 @@ func (p *Proxy) jwtAuth(hx *h1.Exchange, st *reqState, v *jwtauth.Verifier) bool
 			reason = je.Reason
 		}
 		x.errMsg = "auth: jwt: " + reason
+		x.reject = observe.RejectAuth
 		if reason == jwtauth.ReasonKeysUnavailable {
 			// The identity provider's keys could not be fetched: the
 			// gateway's failure, not the client's.

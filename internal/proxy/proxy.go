@@ -25,6 +25,7 @@ import (
 	"github.com/portico-gw/portico/internal/balancer"
 	"github.com/portico-gw/portico/internal/clientip"
 	"github.com/portico-gw/portico/internal/h1"
+	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin/hmacauth"
 	"github.com/portico-gw/portico/internal/plugin/jwtauth"
 	"github.com/portico-gw/portico/internal/plugin/ratelimit"
@@ -53,6 +54,7 @@ type Proxy struct {
 	clients *clientip.Resolver
 	limiter ratelimit.Limiter
 	quota   ratelimit.Quota
+	metrics *observe.Metrics
 }
 
 // Options configures a Proxy.
@@ -66,6 +68,8 @@ type Options struct {
 	TrustedProxies *clientip.Resolver
 	// Limiter counts requests for traffic_control (nil: counted in memory).
 	Limiter ratelimit.Limiter
+	// Metrics counts requests and rejections (nil: off).
+	Metrics *observe.Metrics
 }
 
 // New returns a proxy serving what o.Source holds.
@@ -81,7 +85,7 @@ func New(o Options) *Proxy {
 	}
 	q, _ := o.Limiter.(ratelimit.Quota)
 	return &Proxy{src: o.Source, log: o.Log, ids: newIDGen(), acc: o.AccessLog, maxBody: o.MaxBody,
-		clients: o.TrustedProxies, limiter: o.Limiter, quota: q}
+		clients: o.TrustedProxies, limiter: o.Limiter, quota: q, metrics: o.Metrics}
 }
 
 // DefaultMaxBody is the request body limit when none is configured.
@@ -107,6 +111,9 @@ type exchange struct {
 	headerTime   time.Duration
 	responseTime time.Duration
 	errMsg       string
+	retries      int
+	// reject is why the gateway refused the request (observe.Reject*).
+	reject string
 }
 
 // reqState is the scratch space of one request, pooled so that serving a
@@ -171,6 +178,9 @@ func (p *Proxy) ServeH1(hx *h1.Exchange) {
 	x.host = normalizeHost(hx.Req.Host, st.hostBuf[:0])
 	x.clientIP = p.clientIP(hx, st)
 	p.serve(hx, st)
+	if p.metrics != nil {
+		p.observe(hx, x)
+	}
 	if p.acc != nil {
 		p.acc.Log(hx, x)
 	}
@@ -179,10 +189,26 @@ func (p *Proxy) ServeH1(hx *h1.Exchange) {
 	statePool.Put(st)
 }
 
+// observe counts a finished request in the metrics.
+func (p *Proxy) observe(hx *h1.Exchange, x *exchange) {
+	m := p.metrics.Unrouted()
+	if x.api != nil && x.api.Metrics != nil {
+		m = x.api.Metrics
+	}
+	m.Observe(hx.Status, time.Since(x.start), x.headerTime, hx.Body.N(), hx.Written, x.retries)
+	if x.reject != "" {
+		p.metrics.Reject(x.reject)
+	}
+}
+
 // RejectH1 answers a request that could not be read.
 func (p *Proxy) RejectH1(hx *h1.Exchange, err *h1.Error) {
 	x := exchange{start: time.Now(), reqID: p.ids.append(nil), errMsg: err.Msg}
 	p.fail(hx, &x, err.Status, err.Msg)
+	if p.metrics != nil {
+		x.reject = observe.RejectRequest
+		p.observe(hx, &x)
+	}
 	if p.acc != nil {
 		p.acc.Log(hx, &x)
 	}
@@ -215,9 +241,11 @@ func (p *Proxy) serve(hx *h1.Exchange, st *reqState) {
 	api, rest, res := s.Lookup(b2s(x.host), b2s(req.Method), b2s(path), m)
 	switch res {
 	case router.NotFound:
+		x.reject = observe.RejectNoRoute
 		p.fail(hx, x, 404, "no API matches this host, environment and path")
 		return
 	case router.MethodNotAllowed:
+		x.reject = observe.RejectNoRoute
 		p.fail(hx, x, 405, "the path does not allow this method; allowed: "+m.Allow, "Allow", m.Allow)
 		return
 	}
@@ -230,6 +258,7 @@ func (p *Proxy) serve(hx *h1.Exchange, st *reqState) {
 		scheme = snapshot.ProtoHTTPS
 	}
 	if api.Protocols&scheme == 0 {
+		x.reject = observe.RejectScheme
 		p.fail(hx, x, 426, "this API is not served over this scheme", "Upgrade", "TLS/1.2, HTTP/1.1")
 		return
 	}
@@ -237,6 +266,7 @@ func (p *Proxy) serve(hx *h1.Exchange, st *reqState) {
 		// Refused before a byte of the body is read (and without 100
 		// Continue): the connection closes after a lingering read.
 		hx.SetClose()
+		x.reject = observe.RejectBody
 		p.fail(hx, x, 413, "the request body is over the limit")
 		return
 	}
@@ -318,11 +348,12 @@ func (p *Proxy) forward(hx *h1.Exchange, st *reqState, api *snapshot.API) {
 			st.body.Reset(st.replay)
 			ureq.Body = &st.body
 		}
+		x.retries = try
 		err := node.Client.Do(ureq, &st.resp)
 		if err == nil {
 			node.Health.OK()
 			x.connectTime = st.resp.ConnectTime
-			if p.acc != nil {
+			if p.acc != nil || p.metrics != nil {
 				x.headerTime = time.Since(now)
 			}
 			p.relay(hx, st, upgrade)
@@ -658,7 +689,7 @@ func (p *Proxy) relay(hx *h1.Exchange, st *reqState, upgrade bool) {
 		return
 	}
 	_, rerr, werr := h1.CopyBuffer(hx, &resp.Body, st.copyBuf, hx.W(), resp)
-	if p.acc != nil {
+	if p.acc != nil || p.metrics != nil {
 		x.responseTime = time.Since(x.start)
 	}
 	switch {

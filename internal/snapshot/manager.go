@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin/jwtauth"
 	"github.com/portico-gw/portico/internal/store"
 	"github.com/portico-gw/portico/internal/upstream"
@@ -41,6 +42,10 @@ func NewManager(st store.Store, pool *upstream.Pool, log *slog.Logger) *Manager 
 	m.build = m.builder.Build
 	return m
 }
+
+// SetMetrics makes builds resolve per-API metrics and report each
+// revision applied; call it before the first Refresh.
+func (m *Manager) SetMetrics(o *observe.Metrics) { m.builder.Metrics = o }
 
 // SetJWTKeys gives the builder the owner of JWKS documents; call it before
 // the first Refresh.
@@ -87,6 +92,9 @@ func (m *Manager) Refresh(ctx context.Context) error {
 	}
 	m.failed.Store(nil)
 	m.current.Store(s)
+	if m.builder.Metrics != nil {
+		m.builder.Metrics.Snapshot(s.Revision, time.Since(start))
+	}
 	m.log.Info("configuration applied", "revision", s.Revision, "apis", len(s.APIs),
 		"disabled_apis", len(s.Problems), "build_ms", time.Since(start).Milliseconds())
 	for _, p := range s.Problems {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/balancer"
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin/jwtauth"
 	"github.com/portico-gw/portico/internal/router"
 	"github.com/portico-gw/portico/internal/upstream"
@@ -75,6 +76,8 @@ type API struct {
 	// Policies are the plugins bound to the API or its service
 	// environment, compiled.
 	Policies Policies
+	// Metrics counts the API's requests (nil when metrics are off).
+	Metrics *observe.APIMetrics
 
 	Backend string // config.BackendChannel, BackendURL or BackendMock
 	Channel *Channel
@@ -218,6 +221,8 @@ type Builder struct {
 	// JWTKeys holds the JWKS documents of jwt APIs across snapshots (nil:
 	// an API with a jwks_url cannot be served).
 	JWTKeys *jwtauth.Keys
+	// Metrics resolves each API's metric children (nil: none counted).
+	Metrics *observe.Metrics
 	prev    *Snapshot
 }
 
@@ -279,6 +284,9 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 			}
 			api.ServiceID, api.Environment, api.Version, api.Protocols = p.Service.ID, p.Environment, p.Version, proto
 			api.EnvPrefix = "/" + p.Environment
+			if b.Metrics != nil {
+				api.Metrics = b.Metrics.ForAPI(p.Service.ID, p.Environment, cfg.ID)
+			}
 			r := router.Route{Pattern: pat, Method: cfg.Frontend.Method, ID: len(s.APIs)}
 			s.APIs = append(s.APIs, api)
 			defaultRoutes[p.Environment] = append(defaultRoutes[p.Environment], r)
