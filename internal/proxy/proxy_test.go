@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/h1"
+	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/snapshot"
 	"github.com/portico-gw/portico/internal/upstream"
 )
@@ -340,9 +342,35 @@ func TestNormalizeHost(t *testing.T) {
 func BenchmarkProxyChannel(b *testing.B) {
 	be := rawHelloBackend(b)
 	ch := channel(b, "ch-1", node(b, be, 1))
-	p := newProxy(b, []config.Channel{ch},
-		api(b, "a1", "GET", "/hello", config.Backend{Type: "channel", ChannelID: "ch-1", Path: "/hello"}))
-	benchRequests(b, p, "GET /hello HTTP/1.1\r\nHost: gw.example\r\nX-Request-Id: bench-1\r\n\r\n")
+	for _, c := range []struct {
+		name    string
+		metrics bool
+		log     bool
+	}{{"bare", false, false}, {"metrics", true, false}, {"metrics+log", true, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			st := &config.State{Revision: 1, Channels: []config.Channel{ch}, Published: []config.Published{{
+				Service:     config.Service{ID: "svc-1", Name: "s", Protocols: []string{"http"}},
+				Environment: "release", Version: "v1",
+				APIs: []config.API{api(b, "a1", "GET", "/hello", config.Backend{Type: "channel", ChannelID: "ch-1", Path: "/hello"})},
+			}}}
+			o := Options{Log: slog.New(slog.DiscardHandler)}
+			builder := snapshot.Builder{Pool: upstream.NewPool()}
+			if c.metrics {
+				o.Metrics = observe.New(observe.Options{})
+				builder.Metrics = o.Metrics
+			}
+			if c.log {
+				acc, err := OpenAccessLogFile(filepath.Join(b.TempDir(), "access.log"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer acc.Close()
+				o.AccessLog = acc
+			}
+			o.Source = staticSource{builder.Build(st)}
+			benchRequests(b, New(o), "GET /hello HTTP/1.1\r\nHost: gw.example\r\nX-Request-Id: bench-1\r\n\r\n")
+		})
+	}
 }
 
 // rawHelloBackend answers every request on a connection with a fixed
