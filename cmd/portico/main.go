@@ -141,6 +141,11 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		defer rl.Close()
 		limiter = rl
 	}
+	var logRing *observe.LogRing
+	if acc != nil && cfg.LogBuffer > 0 {
+		logRing = observe.NewLogRing(cfg.LogBuffer)
+		acc.KeepRecent(logRing)
+	}
 	mo := observe.Options{}
 	if acc != nil {
 		mo.AccessLogDropped = acc.Dropped
@@ -195,7 +200,7 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		Handler: admin.New(admin.Options{
 			Store: st, Token: token, Networks: cfg.Networks,
 			Ready: ready.Load, Status: snaps.Status, Logger: log, Quota: quotaOf(limiter),
-			Metrics: metrics.Handler(),
+			Metrics: metrics.Handler(), Logs: logRing,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       adminTimeout,

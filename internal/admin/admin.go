@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/store"
 )
 
@@ -40,6 +41,8 @@ type Options struct {
 	// Metrics serves GET /metrics (nil: 404). It needs the token like the
 	// API: metric labels name services and APIs.
 	Metrics http.Handler
+	// Logs holds the node's recent access-log entries (nil: none kept).
+	Logs *observe.LogRing
 }
 
 // server holds the options and the route table; handlers are its methods.
@@ -54,6 +57,7 @@ type server struct {
 	mux       *http.ServeMux
 	quota     Quota
 	metrics   http.Handler
+	logs      *observe.LogRing
 }
 
 // New returns the admin API handler: /healthz without a token and the REST
@@ -70,6 +74,7 @@ func New(o Options) http.Handler {
 		mux:       http.NewServeMux(),
 		quota:     o.Quota,
 		metrics:   o.Metrics,
+		logs:      o.Logs,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -82,6 +87,7 @@ func (s *server) routes() {
 	m := s.mux
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("GET /api/v1/status", s.getStatus)
+	m.HandleFunc("GET /api/v1/logs", s.searchLogs)
 	if s.metrics != nil {
 		m.Handle("GET /metrics", s.metrics)
 	}

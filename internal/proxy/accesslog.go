@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/h1"
+	"github.com/portico-gw/portico/internal/observe"
 )
 
 // AccessLog writes one JSON object a line per request (SPEC 5). Lines are
@@ -26,7 +27,8 @@ type AccessLog struct {
 	out     io.Writer
 	path    string // a file reopened on Reopen; "" for other writers
 	reopen  chan chan error
-	lines   chan *[]byte
+	lines   chan *logLine
+	ring    *observe.LogRing
 	pool    sync.Pool
 	done    chan struct{}
 	dropped atomic.Uint64
@@ -48,9 +50,9 @@ func NewAccessLog(out io.Writer) *AccessLog {
 		w:      bufio.NewWriterSize(out, 64<<10),
 		out:    out,
 		reopen: make(chan chan error),
-		lines:  make(chan *[]byte, queueLines),
+		lines:  make(chan *logLine, queueLines),
 		done:   make(chan struct{}),
-		pool:   sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }},
+		pool:   sync.Pool{New: func() any { return &logLine{b: make([]byte, 0, 1024)} }},
 	}
 	go l.writer()
 	return l
@@ -75,7 +77,11 @@ func (l *AccessLog) writer() {
 					l.err = l.w.Flush()
 					return
 				}
-				_, _ = l.w.Write(*bp)
+				_, _ = l.w.Write(bp.b)
+				if l.ring != nil {
+					bp.entry.Line = bp.b[:len(bp.b)-1]
+					l.ring.Add(bp.entry)
+				}
 				l.pool.Put(bp)
 				continue
 			default:
@@ -135,6 +141,17 @@ func (l *AccessLog) reopenFile() error {
 	return nil
 }
 
+// logLine is one line on its way to the writer, with what the log ring
+// filters on.
+type logLine struct {
+	b     []byte
+	entry observe.LogEntry
+}
+
+// KeepRecent makes the log keep its newest lines in ring for searching.
+// Call it before the first line is logged.
+func (l *AccessLog) KeepRecent(ring *observe.LogRing) { l.ring = ring }
+
 // Dropped is the number of lines dropped because the writer fell behind.
 func (l *AccessLog) Dropped() uint64 { return l.dropped.Load() }
 
@@ -154,8 +171,8 @@ func (l *AccessLog) Close() error {
 
 // Log writes the line of one finished exchange.
 func (l *AccessLog) Log(hx *h1.Exchange, x *exchange) {
-	bp := l.pool.Get().(*[]byte)
-	b := (*bp)[:0]
+	bp := l.pool.Get().(*logLine)
+	b := bp.b[:0]
 	now := time.Now()
 	b = append(b, `{"time":"`...)
 	b = appendTime(b, x.start)
@@ -195,7 +212,16 @@ func (l *AccessLog) Log(hx *h1.Exchange, x *exchange) {
 	b = appendField(b, "app_id", x.appID)
 	b = appendField(b, "error", x.errMsg)
 	b = append(b, "}\n"...)
-	*bp = b
+	bp.b = b
+	if l.ring != nil {
+		var svc, env, api string
+		if x.api != nil {
+			svc, env, api = x.api.ServiceID, x.api.Environment, x.api.ID
+		}
+		// Strings that outlive the request: the ring keeps them.
+		bp.entry = observe.LogEntry{Time: x.start, RequestID: string(x.reqID), Service: svc, Env: env, API: api,
+			ClientIP: x.clientIP.String(), Status: hx.Status}
+	}
 	if l.closed.Load() {
 		l.dropped.Add(1)
 		return

@@ -111,3 +111,49 @@ func TestAccessLogReopen(t *testing.T) {
 		t.Errorf("new file: %d lines after rotation (want 2):\n%s", n, cur)
 	}
 }
+
+// TestLogSearch: the node's recent access-log entries, filtered, newest
+// first, paged.
+func TestLogSearch(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, "--access-log", filepath.Join(t.TempDir(), "access.log"), "--log-buffer", "100")
+	sid, _ := g.admin.publishedService("searched", mockAPI("m", "GET", "/m", mock{Body: "x"}))
+	for i := range 5 {
+		g.get("/m", "X-Request-Id", "ok-"+strconv.Itoa(i))
+	}
+	g.get("/missing", "X-Request-Id", "lost-1")
+	type page struct {
+		Items []struct {
+			RequestID string `json:"request_id"`
+			Status    int    `json:"status"`
+			ServiceID string `json:"service_id"`
+		} `json:"items"`
+		Total int `json:"total"`
+	}
+	search := func(query string) page {
+		var p page
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			g.admin.do(http.MethodGet, "/logs?"+query, nil, http.StatusOK, &p)
+			if p.Total > 0 || time.Now().After(deadline) {
+				return p
+			}
+			time.Sleep(20 * time.Millisecond) // lines reach the ring within 10 ms
+		}
+	}
+	if p := search("request_id=lost-1"); p.Total != 1 || p.Items[0].Status != 404 {
+		t.Fatalf("by request id: %+v", p)
+	}
+	if p := search("status=4xx"); p.Total != 1 {
+		t.Fatalf("by class: %+v", p)
+	}
+	if p := search("service_id=" + sid + "&status=200&limit=2"); p.Total != 5 || len(p.Items) != 2 || p.Items[0].RequestID != "ok-4" || p.Items[1].RequestID != "ok-3" {
+		t.Fatalf("by service, newest first, paged: %+v", p)
+	}
+	if p := search("q=ok-2"); p.Total != 1 || p.Items[0].RequestID != "ok-2" {
+		t.Fatalf("by keyword: %+v", p)
+	}
+	if status, _, _ := g.admin.request(http.MethodGet, "/api/v1/logs?status=5zz", g.token, nil); status != 400 {
+		t.Fatalf("a malformed status filter: %d, want 400", status)
+	}
+}
