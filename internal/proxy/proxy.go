@@ -486,12 +486,14 @@ func skipResponseField(name []byte) bool {
 	return false
 }
 
-// skipRequestField: the same, plus Host and the forwarding fields, which
-// the gateway rebuilds.
+// skipRequestField: the same, plus Host, the forwarding fields and
+// traceparent, which the gateway rebuilds.
 func skipRequestField(name []byte) bool {
 	switch len(name) {
 	case 4:
 		return equalFold(name, "host")
+	case 11:
+		return equalFold(name, "traceparent")
 	case 15:
 		return equalFold(name, "x-forwarded-for")
 	case 16:
@@ -570,6 +572,7 @@ func (p *Proxy) appendHead(b []byte, hx *h1.Exchange, st *reqState, node *snapsh
 		}
 		b = appendHeadField(b, f.Name, f.Value)
 	}
+	b = appendTraceparent(b, req.Fields)
 	for _, c := range st.claims {
 		b = append(b, c.Header...)
 		b = append(b, ": "...)

@@ -710,6 +710,8 @@ var diffIgnored = map[string]bool{
 	"host": true, "content-length": true, "transfer-encoding": true, "trailer": true,
 	"x-forwarded-for": true, "x-forwarded-host": true, "x-forwarded-proto": true, "forwarded": true,
 	"x-request-id": true, "via": true,
+	// Portico continues or starts a W3C trace for every request.
+	"traceparent": true,
 }
 
 // diffFieldsOf is h with names lower-cased and repeated fields joined with

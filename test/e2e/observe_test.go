@@ -157,3 +157,22 @@ func TestLogSearch(t *testing.T) {
 		t.Fatalf("a malformed status filter: %d, want 400", status)
 	}
 }
+
+// TestTraceparent: the backend gets the client's trace, continued with the
+// gateway's own span, or a new trace when the client sent none.
+func TestTraceparent(t *testing.T) {
+	t.Parallel()
+	be := newBackend(t, "traced")
+	g := startGateway(t)
+	ch := g.admin.createChannel(httpChannel(be.node(1)))
+	g.admin.publishedService("traced", channelAPI("t", "GET", "/t", ch.ID, "/t"))
+	in := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	got := decodeEcho(t, g.get("/t", "Traceparent", in)).Header.Get("Traceparent")
+	if len(got) != 55 || got[:36] != in[:36] || got[36:52] == in[36:52] || got[52:] != "-01" {
+		t.Errorf("continued trace: backend saw %q for %q", got, in)
+	}
+	fresh := decodeEcho(t, g.get("/t")).Header.Get("Traceparent")
+	if len(fresh) != 55 || !strings.HasPrefix(fresh, "00-") {
+		t.Errorf("started trace: backend saw %q", fresh)
+	}
+}
