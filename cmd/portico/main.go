@@ -155,6 +155,8 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 	}
 	metrics := observe.New(mo)
 	snaps.SetMetrics(metrics)
+	stats := observe.NewStats()
+	snaps.SetStats(stats)
 	if err := snaps.Refresh(ctx); err != nil {
 		return fmt.Errorf("loading the configuration: %w", err)
 	}
@@ -200,7 +202,7 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		Handler: admin.New(admin.Options{
 			Store: st, Token: token, Networks: cfg.Networks,
 			Ready: ready.Load, Status: snaps.Status, Logger: log, Quota: quotaOf(limiter),
-			Metrics: metrics.Handler(), Logs: logRing,
+			Metrics: metrics.Handler(), Logs: logRing, Stats: stats,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       adminTimeout,

@@ -43,6 +43,8 @@ type Options struct {
 	Metrics http.Handler
 	// Logs holds the node's recent access-log entries (nil: none kept).
 	Logs *observe.LogRing
+	// Stats holds per-minute statistics (nil: none kept).
+	Stats *observe.Stats
 }
 
 // server holds the options and the route table; handlers are its methods.
@@ -58,6 +60,7 @@ type server struct {
 	quota     Quota
 	metrics   http.Handler
 	logs      *observe.LogRing
+	stats     *observe.Stats
 }
 
 // New returns the admin API handler: /healthz without a token and the REST
@@ -75,6 +78,7 @@ func New(o Options) http.Handler {
 		quota:     o.Quota,
 		metrics:   o.Metrics,
 		logs:      o.Logs,
+		stats:     o.Stats,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -88,6 +92,7 @@ func (s *server) routes() {
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.HandleFunc("GET /api/v1/status", s.getStatus)
 	m.HandleFunc("GET /api/v1/logs", s.searchLogs)
+	m.HandleFunc("GET /api/v1/stats", s.getStats)
 	if s.metrics != nil {
 		m.Handle("GET /metrics", s.metrics)
 	}

@@ -53,3 +53,27 @@ func (s *server) searchLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, newList(items, total))
 }
+
+// getStats answers GET /api/v1/stats: per-minute points over the window
+// (at most an hour, default an hour) for the APIs that match service_id,
+// environment and api_id (all optional).
+func (s *server) getStats(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	window := time.Duration(observe.StatsMinutes) * time.Minute
+	if raw := v.Get("window"); raw != "" {
+		d, err := time.ParseDuration(raw)
+		if err != nil || d < time.Minute || d > window {
+			s.writeError(w, r, badRequest("window", "window must be a duration from 1m to 60m, such as 15m"))
+			return
+		}
+		window = d
+	}
+	var points []observe.StatPoint
+	if s.stats != nil {
+		points = s.stats.Query(v.Get("service_id"), v.Get("environment"), v.Get("api_id"), window)
+	}
+	if points == nil {
+		points = []observe.StatPoint{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"window": window.String(), "points": points})
+}

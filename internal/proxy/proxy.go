@@ -181,6 +181,9 @@ func (p *Proxy) ServeH1(hx *h1.Exchange) {
 	if p.metrics != nil {
 		p.observe(hx, x)
 	}
+	if x.api != nil && x.api.Stats != nil {
+		x.api.Stats.Record(hx.Status, time.Since(x.start), hx.Body.N(), hx.Written)
+	}
 	if p.acc != nil {
 		p.acc.Log(hx, x)
 	}

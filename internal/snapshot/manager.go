@@ -47,6 +47,10 @@ func NewManager(st store.Store, pool *upstream.Pool, log *slog.Logger) *Manager 
 // revision applied; call it before the first Refresh.
 func (m *Manager) SetMetrics(o *observe.Metrics) { m.builder.Metrics = o }
 
+// SetStats makes builds resolve per-API statistics; call it before the
+// first Refresh.
+func (m *Manager) SetStats(s *observe.Stats) { m.builder.Stats = s }
+
 // SetJWTKeys gives the builder the owner of JWKS documents; call it before
 // the first Refresh.
 func (m *Manager) SetJWTKeys(k *jwtauth.Keys) { m.builder.JWTKeys = k }

@@ -78,6 +78,8 @@ type API struct {
 	Policies Policies
 	// Metrics counts the API's requests (nil when metrics are off).
 	Metrics *observe.APIMetrics
+	// Stats keeps the API's per-minute statistics (nil when off).
+	Stats *observe.APIStats
 
 	Backend string // config.BackendChannel, BackendURL or BackendMock
 	Channel *Channel
@@ -223,7 +225,9 @@ type Builder struct {
 	JWTKeys *jwtauth.Keys
 	// Metrics resolves each API's metric children (nil: none counted).
 	Metrics *observe.Metrics
-	prev    *Snapshot
+	// Stats resolves each API's per-minute statistics (nil: none kept).
+	Stats *observe.Stats
+	prev  *Snapshot
 }
 
 // Build compiles st. An API that fails to compile is left out and listed in
@@ -286,6 +290,9 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 			api.EnvPrefix = "/" + p.Environment
 			if b.Metrics != nil {
 				api.Metrics = b.Metrics.ForAPI(p.Service.ID, p.Environment, cfg.ID)
+			}
+			if b.Stats != nil {
+				api.Stats = b.Stats.ForAPI(p.Service.ID, p.Environment, cfg.ID)
 			}
 			r := router.Route{Pattern: pat, Method: cfg.Frontend.Method, ID: len(s.APIs)}
 			s.APIs = append(s.APIs, api)

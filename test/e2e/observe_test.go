@@ -176,3 +176,36 @@ func TestTraceparent(t *testing.T) {
 		t.Errorf("started trace: backend saw %q", fresh)
 	}
 }
+
+// TestStats: per-minute points for a service count known traffic.
+func TestStats(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	sid, _ := g.admin.publishedService("counted",
+		mockAPI("ok", "GET", "/ok", mock{Body: "hello"}),
+		mockAPI("gone", "GET", "/gone", mock{Status: 404, Body: "no"}))
+	for range 3 {
+		g.get("/ok")
+	}
+	g.get("/gone")
+	var out struct {
+		Window string `json:"window"`
+		Points []struct {
+			Requests     int64 `json:"requests"`
+			Successes    int64 `json:"successes"`
+			ClientErrors int64 `json:"client_errors"`
+			BytesOut     int64 `json:"bytes_out"`
+		} `json:"points"`
+	}
+	g.admin.do(http.MethodGet, "/stats?service_id="+sid+"&window=5m", nil, http.StatusOK, &out)
+	var req, ok, c4, bytesOut int64
+	for _, p := range out.Points {
+		req, ok, c4, bytesOut = req+p.Requests, ok+p.Successes, c4+p.ClientErrors, bytesOut+p.BytesOut
+	}
+	if len(out.Points) != 5 || req != 4 || ok != 3 || c4 != 1 || bytesOut != 17 {
+		t.Fatalf("stats %+v: want 5 points summing to 4 requests, 3 successes, 1 client error, 17 bytes out", out)
+	}
+	if status, _, _ := g.admin.request(http.MethodGet, "/api/v1/stats?window=2h", g.token, nil); status != 400 {
+		t.Fatalf("a window over an hour: %d, want 400", status)
+	}
+}
