@@ -222,6 +222,12 @@ func (l *AccessLog) Log(hx *h1.Exchange, x *exchange) {
 		bp.entry = observe.LogEntry{Time: x.start, RequestID: string(x.reqID), Service: svc, Env: env, API: api,
 			ClientIP: x.clientIP.String(), Status: hx.Status}
 	}
+	l.send(bp)
+}
+
+// send queues a line for the writer without ever waiting for it: a full
+// queue drops the line and counts it.
+func (l *AccessLog) send(bp *logLine) {
 	if l.closed.Load() {
 		l.dropped.Add(1)
 		return

@@ -147,3 +147,39 @@ func TestLogTimeAndSeconds(t *testing.T) {
 		}
 	}
 }
+
+// blockedWriter never returns until released: a disk that stopped.
+type blockedWriter struct{ release chan struct{} }
+
+func (w blockedWriter) Write(p []byte) (int, error) {
+	<-w.release
+	return len(p), nil
+}
+
+// TestAccessLogNeverBlocksRequests: with the writer stuck, logging returns
+// at once and the lines that do not fit are counted as dropped.
+func TestAccessLogNeverBlocksRequests(t *testing.T) {
+	w := blockedWriter{release: make(chan struct{})}
+	l := NewAccessLog(w)
+	line := []byte(strings.Repeat("x", 70<<10) + "\n") // fills the 64 KiB buffer: the writer blocks
+	const n = queueLines * 2
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range n {
+			l.send(&logLine{b: line})
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second): // a liveness bound, not a speed check
+		t.Fatal("logging blocked behind a stuck writer")
+	}
+	if l.Dropped() < queueLines/2 {
+		t.Fatalf("dropped %d of %d lines with a stuck writer, want them counted", l.Dropped(), n)
+	}
+	close(w.release)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

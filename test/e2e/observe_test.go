@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -207,5 +208,110 @@ func TestStats(t *testing.T) {
 	}
 	if status, _, _ := g.admin.request(http.MethodGet, "/api/v1/stats?window=2h", g.token, nil); status != 400 {
 		t.Fatalf("a window over an hour: %d, want 400", status)
+	}
+}
+
+// TestAccessLogFields: every field of a line is present and true for a
+// success, a 404, a 401, a 429, a 502 and a 504.
+func TestAccessLogFields(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "access.log")
+	be := newBackend(t, "logged")
+	slow := newHandlerBackend(t, "slow", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(1500 * time.Millisecond)
+	}))
+	dead := freeAddr(t)
+	g := startGateway(t, "--access-log", path)
+	ch := g.admin.createChannel(httpChannel(be.node(1)))
+	slowCh := g.admin.createChannel(httpChannel(slow.node(1)))
+	host, port, _ := strings.Cut(dead, ":")
+	p, _ := strconv.Atoi(port)
+	deadCh := g.admin.createChannel(httpChannel(node{Host: host, Port: p, Weight: 1}))
+	slowAPI := channelAPI("slow", "GET", "/slow", slowCh.ID, "/slow")
+	slowAPI.Backend.Timeout = 1
+	sid, _ := g.admin.publishedService("fields",
+		channelAPI("ok", "POST", "/ok", ch.ID, "/ok"),
+		api{Name: "keyed", Frontend: frontend{Method: "GET", Path: "/keyed"}, Backend: backendCfg{Type: "mock", Mock: &mock{Body: "x"}}, Auth: &authCfg{Type: "key"}},
+		mockAPI("limited", "GET", "/limited", mock{Body: "x"}),
+		channelAPI("dead", "GET", "/dead", deadCh.ID, "/dead"),
+		slowAPI)
+	lim := g.admin.createPlugin("one_a_minute", "traffic_control", `{"window":"minute","api_limit":1}`)
+	var svc struct {
+		APIs []api `json:"items"`
+	}
+	g.admin.do(http.MethodGet, "/services/"+sid+"/apis", nil, http.StatusOK, &svc)
+	var limitedID string
+	for _, a := range svc.APIs {
+		if a.Name == "limited" {
+			limitedID = a.ID
+		}
+	}
+	g.admin.bindPlugin(lim.ID, binding{ServiceID: sid, Environment: "release", APIIDs: []string{limitedID}})
+
+	g.call("POST", "/ok", strings.NewReader("12345"), "X-Request-Id", "f-200")
+	g.get("/nowhere", "X-Request-Id", "f-404")
+	g.get("/keyed", "X-Request-Id", "f-401")
+	g.get("/limited", "X-Request-Id", "f-limited-ok")
+	g.get("/limited", "X-Request-Id", "f-429")
+	g.get("/dead", "X-Request-Id", "f-502")
+	g.get("/slow", "X-Request-Id", "f-504")
+	g.Stop()
+
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]map[string]any{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not JSON: %q", l)
+		}
+		lines[m["request_id"].(string)] = m
+	}
+	fields := []string{"time", "request_id", "service_id", "environment", "api_id", "host", "method", "uri", "scheme",
+		"status", "upstream_status", "upstream_addr", "client_ip", "request_length", "response_length", "request_time",
+		"upstream_connect_time", "upstream_header_time", "upstream_response_time", "app_id", "error"}
+	for _, c := range []struct {
+		id       string
+		status   float64
+		upstream bool
+		errWant  string
+	}{
+		{"f-200", 200, true, ""},
+		{"f-404", 404, false, "no API matches"},
+		{"f-401", 401, false, "auth:"},
+		{"f-429", 429, false, "traffic_control: api_limit"},
+		{"f-502", 502, false, "connect"},
+		{"f-504", 504, false, "receive"},
+	} {
+		m := lines[c.id]
+		if m == nil {
+			t.Errorf("%s: no access-log line", c.id)
+			continue
+		}
+		for _, f := range fields {
+			if _, ok := m[f]; !ok {
+				t.Errorf("%s: field %s missing", c.id, f)
+			}
+		}
+		if m["status"] != c.status || m["client_ip"] != "127.0.0.1" || m["method"] == "" {
+			t.Errorf("%s: status %v client %v", c.id, m["status"], m["client_ip"])
+		}
+		if c.errWant == "" && m["error"] != "" || c.errWant != "" && !strings.Contains(m["error"].(string), c.errWant) {
+			t.Errorf("%s: error %q, want %q", c.id, m["error"], c.errWant)
+		}
+		if c.upstream {
+			if m["upstream_status"] != float64(200) || m["upstream_addr"] != be.addr() || m["request_length"] != float64(5) ||
+				m["upstream_connect_time"].(float64) < 0 || m["request_time"].(float64) < m["upstream_header_time"].(float64) {
+				t.Errorf("%s: upstream fields %v", c.id, m)
+			}
+		}
+	}
+	if m := lines["f-404"]; m != nil && (m["service_id"] != "" || m["upstream_addr"] != "") {
+		t.Errorf("a 404 names no service or node: %v", m)
+	}
+	if m := lines["f-504"]; m != nil && m["request_time"].(float64) < 0.9 {
+		t.Errorf("a 504 after a 1 s timeout took %v s", m["request_time"])
 	}
 }
