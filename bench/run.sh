@@ -5,7 +5,7 @@
 #   bash bench/run.sh
 #
 # Environment (all optional):
-#   TARGETS      targets to run, in order          (default "direct nginx haproxy caddy stdlib portico policy")
+#   TARGETS      targets to run, in order          (default "direct nginx haproxy caddy stdlib portico observed policy")
 #   DURATION     wrk -d of each measured run        (default 10s)
 #   WARMUP       wrk -d of the warm-up per target   (default 2s; 0 disables it)
 #   OUT          where the markdown report is saved (default bench/results/latest.md)
@@ -23,7 +23,7 @@ set -euo pipefail
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-TARGETS="${TARGETS:-direct nginx haproxy caddy stdlib portico policy}"
+TARGETS="${TARGETS:-direct nginx haproxy caddy stdlib portico observed policy}"
 WRK_HEADERS=()
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
@@ -330,7 +330,7 @@ install_missing() {
 	command -v curl >/dev/null || pkgs+=(curl)
 	command -v setsid >/dev/null || pkgs+=(util-linux)
 	command -v pgrep >/dev/null || pkgs+=(procps)
-	if target_selected portico || target_selected policy; then
+	if target_selected portico || target_selected observed || target_selected policy; then
 		command -v jq >/dev/null || pkgs+=(jq)
 	fi
 	if target_selected policy; then
@@ -556,8 +556,15 @@ launch_portico() {
 }
 
 start_portico() {
-	launch_portico portico --access-log off || return 1
+	launch_portico portico --access-log off --metrics=false || return 1
 	wait_body portico "$URL" 10
+}
+
+# observed: Portico as it runs by default, with metrics on and the access
+# log written to a file: its cost is read against the portico target.
+start_observed() {
+	launch_portico observed --access-log "$TMP/observed-access.log" || return 1
+	wait_body observed "$URL" 10
 }
 
 # policy: Portico with the policy chain on: key-pair authentication (an
@@ -610,8 +617,8 @@ fi
 
 for t in $TARGETS; do
 	case "$t" in
-	direct | nginx | haproxy | caddy | stdlib | portico | policy) ;;
-	*) die "unknown target '$t' (known: direct nginx haproxy caddy stdlib portico policy)" ;;
+	direct | nginx | haproxy | caddy | stdlib | portico | observed | policy) ;;
+	*) die "unknown target '$t' (known: direct nginx haproxy caddy stdlib portico observed policy)" ;;
 	esac
 done
 

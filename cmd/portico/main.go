@@ -153,10 +153,18 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 	if rl, ok := limiter.(*ratelimit.Redis); ok {
 		mo.RedisFallbacks = rl.Fallbacks
 	}
-	metrics := observe.New(mo)
-	snaps.SetMetrics(metrics)
-	stats := observe.NewStats()
-	snaps.SetStats(stats)
+	var (
+		metrics *observe.Metrics
+		stats   *observe.Stats
+		handler http.Handler
+	)
+	if cfg.Metrics {
+		metrics = observe.New(mo)
+		snaps.SetMetrics(metrics)
+		stats = observe.NewStats()
+		snaps.SetStats(stats)
+		handler = metrics.Handler()
+	}
 	if err := snaps.Refresh(ctx); err != nil {
 		return fmt.Errorf("loading the configuration: %w", err)
 	}
@@ -202,7 +210,7 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		Handler: admin.New(admin.Options{
 			Store: st, Token: token, Networks: cfg.Networks,
 			Ready: ready.Load, Status: snaps.Status, Logger: log, Quota: quotaOf(limiter),
-			Metrics: metrics.Handler(), Logs: logRing, Stats: stats,
+			Metrics: handler, Logs: logRing, Stats: stats,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       adminTimeout,
