@@ -27,6 +27,7 @@ type serveConfig struct {
 	Redis          string
 	LogBuffer      int
 	Metrics        bool
+	OTLPEndpoint   string
 }
 
 // parseServeFlags reads flags, each defaulting to its PORTICO_* variable and
@@ -50,6 +51,7 @@ func parseServeFlags(args []string, getenv func(string) string) (*serveConfig, e
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 90*time.Second, "how long an idle keep-alive client connection is kept")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of load balancers in front whose X-Forwarded-For is believed")
 	fs.StringVar(&c.Redis, "redis", "", "redis://host:port/db: rate-limit counters shared by every node of a cluster (empty: counted in memory)")
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "", "OTLP/HTTP collector (http://host:4318) that gets a span per request; empty: none")
 	fs.BoolVar(&c.Metrics, "metrics", true, "count requests for /metrics and /api/v1/stats (false: neither)")
 	fs.IntVar(&c.LogBuffer, "log-buffer", 10000, "recent access-log entries kept for GET /api/v1/logs (0: none)")
 	var envErr error

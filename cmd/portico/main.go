@@ -171,8 +171,19 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
 	go snaps.Run(runCtx)
+	var tracer *observe.Tracer
+	if cfg.OTLPEndpoint != "" {
+		if tracer, err = observe.NewTracer(ctx, cfg.OTLPEndpoint, version); err != nil {
+			return fmt.Errorf("--otlp-endpoint: %w", err)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = tracer.Shutdown(sctx)
+		}()
+	}
 	px := proxy.New(proxy.Options{Source: snaps, Log: log, AccessLog: acc, MaxBody: cfg.MaxBody,
-		TrustedProxies: trusted, Limiter: limiter, Metrics: metrics})
+		TrustedProxies: trusted, Limiter: limiter, Metrics: metrics, Tracer: tracer})
 	if acc != nil {
 		// logrotate moves the file, then sends SIGHUP: continue in a new one.
 		hup := make(chan os.Signal, 1)

@@ -22,6 +22,8 @@ import (
 	"time"
 	"unsafe"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/portico-gw/portico/internal/balancer"
 	"github.com/portico-gw/portico/internal/clientip"
 	"github.com/portico-gw/portico/internal/h1"
@@ -55,6 +57,7 @@ type Proxy struct {
 	limiter ratelimit.Limiter
 	quota   ratelimit.Quota
 	metrics *observe.Metrics
+	tracer  *observe.Tracer
 }
 
 // Options configures a Proxy.
@@ -70,6 +73,8 @@ type Options struct {
 	Limiter ratelimit.Limiter
 	// Metrics counts requests and rejections (nil: off).
 	Metrics *observe.Metrics
+	// Tracer exports a span per request (nil: only traceparent is passed).
+	Tracer *observe.Tracer
 }
 
 // New returns a proxy serving what o.Source holds.
@@ -85,7 +90,7 @@ func New(o Options) *Proxy {
 	}
 	q, _ := o.Limiter.(ratelimit.Quota)
 	return &Proxy{src: o.Source, log: o.Log, ids: newIDGen(), acc: o.AccessLog, maxBody: o.MaxBody,
-		clients: o.TrustedProxies, limiter: o.Limiter, quota: q, metrics: o.Metrics}
+		clients: o.TrustedProxies, limiter: o.Limiter, quota: q, metrics: o.Metrics, tracer: o.Tracer}
 }
 
 // DefaultMaxBody is the request body limit when none is configured.
@@ -146,6 +151,8 @@ type reqState struct {
 	// bodyRead: the request body is already in replay (read to check a
 	// signature).
 	bodyRead bool
+	trace    traceState
+	span     observe.Span
 
 	trailersFn func() []h1.Field
 	interimFn  func(int, []byte, []h1.Field)
@@ -177,7 +184,21 @@ func (p *Proxy) ServeH1(hx *h1.Exchange) {
 	x.reqID = p.requestID(hx.Req.Fields, st.idBuf[:0])
 	x.host = normalizeHost(hx.Req.Host, st.hostBuf[:0])
 	x.clientIP = p.clientIP(hx, st)
+	st.trace.on = false
+	if p.tracer != nil {
+		tid, sid, sampled, ok := parentTrace(hx.Req.Fields)
+		var sc trace.SpanContext
+		st.span, sc = p.tracer.Start(tid, sid, sampled, ok, x.start)
+		st.trace = traceState{on: true, traceID: sc.TraceID(), spanID: sc.SpanID(), sampled: sc.IsSampled()}
+	}
 	p.serve(hx, st)
+	if st.trace.on {
+		var svc, env, id, name string
+		if x.api != nil {
+			svc, env, id, name = x.api.ServiceID, x.api.Environment, x.api.ID, x.api.Name
+		}
+		st.span.End(b2s(hx.Req.Method), name, svc, env, id, x.upstreamAddr, hx.Status, x.retries)
+	}
 	if p.metrics != nil {
 		p.observe(hx, x)
 	}
@@ -575,7 +596,11 @@ func (p *Proxy) appendHead(b []byte, hx *h1.Exchange, st *reqState, node *snapsh
 		}
 		b = appendHeadField(b, f.Name, f.Value)
 	}
-	b = appendTraceparent(b, req.Fields)
+	if st.trace.on {
+		b = appendOwnTraceparent(b, &st.trace)
+	} else {
+		b = appendTraceparent(b, req.Fields)
+	}
 	for _, c := range st.claims {
 		b = append(b, c.Header...)
 		b = append(b, ": "...)

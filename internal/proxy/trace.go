@@ -1,10 +1,51 @@
 package proxy
 
 import (
+	"encoding/hex"
 	"math/rand/v2"
 
 	"github.com/portico-gw/portico/internal/h1"
 )
+
+// traceState is the trace of one request when spans are exported.
+type traceState struct {
+	on      bool
+	traceID [16]byte
+	spanID  [8]byte
+	sampled bool
+}
+
+// parentTrace reads the client's traceparent: its trace id, span id and
+// sampled flag, when valid.
+func parentTrace(fields []h1.Field) (tid [16]byte, sid [8]byte, sampled, ok bool) {
+	for i := range fields {
+		if !fields[i].Is("traceparent") {
+			continue
+		}
+		v := fields[i].Value
+		if !validTraceparent(v) {
+			return tid, sid, false, false
+		}
+		_, _ = hex.Decode(tid[:], v[3:35])
+		_, _ = hex.Decode(sid[:], v[36:52])
+		return tid, sid, v[54]&1 == 1, true
+	}
+	return tid, sid, false, false
+}
+
+// appendOwnTraceparent passes on the gateway's own span as the parent.
+func appendOwnTraceparent(b []byte, t *traceState) []byte {
+	b = append(b, "traceparent: 00-"...)
+	b = hex.AppendEncode(b, t.traceID[:])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, t.spanID[:])
+	if t.sampled {
+		b = append(b, "-01\r\n"...)
+	} else {
+		b = append(b, "-00\r\n"...)
+	}
+	return b
+}
 
 // appendTraceparent appends the W3C traceparent the node gets: the
 // client's trace continued with a new span id for the gateway's hop, or a
