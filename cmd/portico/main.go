@@ -146,7 +146,7 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		logRing = observe.NewLogRing(cfg.LogBuffer)
 		acc.KeepRecent(logRing)
 	}
-	mo := observe.Options{}
+	mo := observe.Options{NodesDown: snaps.NodesDown}
 	if acc != nil {
 		mo.AccessLogDropped = acc.Dropped
 	}

@@ -194,3 +194,13 @@ func (m *Manager) Status() any {
 	})
 	return Status{Revision: s.Revision, BuiltAt: s.BuiltAt, APIs: len(s.APIs), DisabledAPIs: p, DownNodes: down, BuildError: failed}
 }
+
+// NodesDown is how many channel nodes of the served snapshot are out of
+// the rotation now (for the node-health metric).
+func (m *Manager) NodesDown() int {
+	st, ok := m.Status().(Status)
+	if !ok {
+		return 0
+	}
+	return len(st.DownNodes)
+}

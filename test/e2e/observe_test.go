@@ -69,6 +69,9 @@ func TestMetrics(t *testing.T) {
 	if got := m[`portico_response_body_bytes_total{api="`+apis[0].ID+`",environment="release",service="`+sid+`"}`]; got != 15 {
 		t.Errorf("response bytes = %v, want 15", got)
 	}
+	if _, ok := m["portico_upstream_nodes_down"]; !ok {
+		t.Error("no node-health gauge")
+	}
 	if m["portico_config_revision"] < 1 || m["go_goroutines"] == 0 {
 		t.Errorf("revision %v, goroutines %v", m["portico_config_revision"], m["go_goroutines"])
 	}
