@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -86,6 +87,14 @@ func parseServeFlags(args []string, getenv func(string) string) (*serveConfig, e
 	}{{"drain-timeout", c.Drain}, {"read-timeout", c.ReadTimeout}, {"write-timeout", c.WriteTimeout}, {"idle-timeout", c.IdleTimeout}} {
 		if d.v <= 0 {
 			return nil, fmt.Errorf("--%s must be a positive duration such as 30s", d.name)
+		}
+	}
+	if c.LogBuffer < 0 {
+		return nil, fmt.Errorf("--log-buffer must be 0 or more entries, got %d", c.LogBuffer)
+	}
+	if e := c.OTLPEndpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("--otlp-endpoint must be an http:// or https:// collector address such as http://127.0.0.1:4318, got %q", e)
 		}
 	}
 	var err error

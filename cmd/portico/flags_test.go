@@ -39,6 +39,9 @@ func TestFlagsErrors(t *testing.T) {
 		{"--idle-timeout", "soon"},
 		{"--drain-timeout", "-1s"},
 		{"extra"},
+		{"--log-buffer", "-1"},
+		{"--otlp-endpoint", "collector:4318"},
+		{"--otlp-endpoint", "http://c:4318/v1/traces"},
 	} {
 		if _, err := parseServeFlags(args, none); err == nil {
 			t.Errorf("%q: want an error", args)

@@ -73,7 +73,7 @@ type Field struct {
 
 // Is reports whether the field's name is name, compared case-insensitively;
 // name must be lower case.
-func (f *Field) Is(name string) bool { return equalLower(f.Name, name) }
+func (f *Field) Is(name string) bool { return EqualLower(f.Name, name) }
 
 // Request is a parsed request head.
 type Request struct {
@@ -383,7 +383,7 @@ func (r *Request) interpret() error {
 		case 17:
 			if f.Is("transfer-encoding") {
 				tes++
-				if !equalLower(f.Value, "chunked") {
+				if !EqualLower(f.Value, "chunked") {
 					return errTEUnsupported
 				}
 			}
@@ -398,7 +398,7 @@ func (r *Request) interpret() error {
 			}
 		case 6:
 			if f.Is("expect") {
-				if !equalLower(f.Value, "100-continue") {
+				if !EqualLower(f.Value, "100-continue") {
 					return errExpect
 				}
 				r.Expect100 = true
@@ -411,7 +411,7 @@ func (r *Request) interpret() error {
 			if f.Is("te") {
 				forEachToken(f.Value, func(tok []byte) {
 					// "trailers" may carry no parameters
-					if equalLower(tok, "trailers") {
+					if EqualLower(tok, "trailers") {
 						r.TrailersOK = true
 					}
 				})
@@ -535,7 +535,7 @@ func (r *Response) interpret(head bool) error {
 		case f.Is("transfer-encoding"):
 			tes++
 			forEachToken(f.Value, func(tok []byte) {
-				chunked = equalLower(tok, "chunked") // only the last coding counts
+				chunked = EqualLower(tok, "chunked") // only the last coding counts
 			})
 		case f.Is("content-length"):
 			n, ok := parseContentLength(f.Value)
@@ -648,11 +648,11 @@ func allDigits(b []byte) bool {
 func connectionOptions(v []byte, close, keepAlive, upgrade *bool) {
 	forEachToken(v, func(tok []byte) {
 		switch {
-		case equalLower(tok, "close"):
+		case EqualLower(tok, "close"):
 			*close = true
-		case equalLower(tok, "keep-alive"):
+		case EqualLower(tok, "keep-alive"):
 			*keepAlive = true
-		case equalLower(tok, "upgrade"):
+		case EqualLower(tok, "upgrade"):
 			*upgrade = true
 		}
 	})
@@ -682,8 +682,8 @@ func trimOWS(b []byte) []byte {
 	return b
 }
 
-// equalLower compares b with the lower-case ASCII string s, ignoring case.
-func equalLower(b []byte, s string) bool {
+// EqualLower compares b with the lower-case ASCII string s, ignoring case.
+func EqualLower(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
@@ -700,7 +700,7 @@ func equalLower(b []byte, s string) bool {
 }
 
 func hasPrefixFold(b []byte, prefix string) bool {
-	return len(b) >= len(prefix) && equalLower(b[:len(prefix)], prefix)
+	return len(b) >= len(prefix) && EqualLower(b[:len(prefix)], prefix)
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }

@@ -33,7 +33,7 @@ func (p *Proxy) applyPolicies(hx *h1.Exchange, st *reqState, s *snapshot.Snapsho
 	if pol.AuthKey && !p.keyAuth(hx, st, s, pol) {
 		return false
 	}
-	if pol.JWT != nil && !p.jwtAuth(hx, st, pol.JWT) {
+	if pol.JWT != nil && !p.jwtAuth(hx, st, pol) {
 		return false
 	}
 	if pol.AuthApp && !p.appAuth(hx, st, s, pol) {
@@ -270,7 +270,7 @@ func (p *Proxy) appAuth(hx *h1.Exchange, st *reqState, s *snapshot.Snapshot, pol
 // (any case, parameters allowed).
 func isForm(ct []byte) bool {
 	const form = "application/x-www-form-urlencoded"
-	if len(ct) < len(form) || !equalFold(ct[:len(form)], form) {
+	if len(ct) < len(form) || !h1.EqualLower(ct[:len(form)], form) {
 		return false
 	}
 	rest := ct[len(form):]
@@ -318,9 +318,10 @@ func (r *hmacRequest) HasBody() bool { return !r.hx.Body.Empty() }
 
 // jwtAuth checks the bearer token and keeps the claims to pass on; the
 // client's own copies of those headers are dropped (appendHead).
-func (p *Proxy) jwtAuth(hx *h1.Exchange, st *reqState, v *jwtauth.Verifier) bool {
+func (p *Proxy) jwtAuth(hx *h1.Exchange, st *reqState, pol *snapshot.Policies) bool {
 	x := &st.x
-	st.dropHeaders = v.ClaimHeaderNames()
+	v := pol.JWT
+	st.dropHeaders = pol.JWTHeaders
 	auth, _ := st.hreq.Field("authorization")
 	token, ok := jwtauth.BearerToken(auth)
 	if !ok {

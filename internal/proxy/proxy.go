@@ -13,6 +13,7 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -435,27 +436,12 @@ func (p *Proxy) readBody(hx *h1.Exchange, st *reqState) bool {
 		st.replay = make([]byte, n)
 	}
 	st.replay = st.replay[:n]
-	if _, err := readFull(&hx.Body, st.replay); err != nil {
+	if _, err := io.ReadFull(&hx.Body, st.replay); err != nil {
 		p.clientBodyFailed(hx, &st.x, err)
 		return false
 	}
 	st.bodyRead = true
 	return true
-}
-
-func readFull(b *h1.Body, p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		m, err := b.Read(p[n:])
-		n += m
-		if err != nil {
-			if n == len(p) {
-				return n, nil
-			}
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 // clientBodyFailed answers a request whose body could not be read: too
@@ -489,23 +475,23 @@ func isTimeout(err error) bool {
 func skipResponseField(name []byte) bool {
 	switch len(name) {
 	case 2:
-		return equalFold(name, "te")
+		return h1.EqualLower(name, "te")
 	case 7:
-		return equalFold(name, "trailer") || equalFold(name, "upgrade")
+		return h1.EqualLower(name, "trailer") || h1.EqualLower(name, "upgrade")
 	case 10:
-		return equalFold(name, "connection") || equalFold(name, "keep-alive")
+		return h1.EqualLower(name, "connection") || h1.EqualLower(name, "keep-alive")
 	case 12:
-		return equalFold(name, "x-request-id")
+		return h1.EqualLower(name, "x-request-id")
 	case 14:
-		return equalFold(name, "content-length")
+		return h1.EqualLower(name, "content-length")
 	case 16:
-		return equalFold(name, "proxy-connection")
+		return h1.EqualLower(name, "proxy-connection")
 	case 17:
-		return equalFold(name, "transfer-encoding")
+		return h1.EqualLower(name, "transfer-encoding")
 	case 18:
-		return equalFold(name, "proxy-authenticate")
+		return h1.EqualLower(name, "proxy-authenticate")
 	case 19:
-		return equalFold(name, "proxy-authorization")
+		return h1.EqualLower(name, "proxy-authorization")
 	}
 	return false
 }
@@ -515,17 +501,17 @@ func skipResponseField(name []byte) bool {
 func skipRequestField(name []byte) bool {
 	switch len(name) {
 	case 4:
-		return equalFold(name, "host")
+		return h1.EqualLower(name, "host")
 	case 11:
-		return equalFold(name, "traceparent")
+		return h1.EqualLower(name, "traceparent")
 	case 15:
-		return equalFold(name, "x-forwarded-for")
+		return h1.EqualLower(name, "x-forwarded-for")
 	case 16:
-		if equalFold(name, "x-forwarded-host") {
+		if h1.EqualLower(name, "x-forwarded-host") {
 			return true
 		}
 	case 17:
-		if equalFold(name, "x-forwarded-proto") {
+		if h1.EqualLower(name, "x-forwarded-proto") {
 			return true
 		}
 	}
@@ -789,22 +775,6 @@ func normalizeHost(h []byte, dst []byte) []byte {
 		dst = append(dst, c)
 	}
 	return dst
-}
-
-func equalFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // fail answers with the gateway's own JSON error; extra holds header

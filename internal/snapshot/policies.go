@@ -22,8 +22,10 @@ type Policies struct {
 	// Plan is the usage plan bound to the API (nil: none, and then no key
 	// works on it).
 	Plan *Plan
-	// JWT checks bearer tokens when the API's auth type is jwt.
-	JWT *jwtauth.Verifier
+	// JWT checks bearer tokens when the API's auth type is jwt; JWTHeaders
+	// are the headers its claims set, whose client copies are dropped.
+	JWT        *jwtauth.Verifier
+	JWTHeaders []string
 	// AuthApp: callers sign as an application bound to the API in its
 	// environment (Apps holds their ids).
 	AuthApp bool

@@ -277,7 +277,9 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 				api.Policies.Apps = appsBound[bindingTarget{p.Service.ID, p.Environment, cfg.ID}]
 			}
 			if err == nil && cfg.Auth.Type == config.AuthJWT {
-				api.Policies.JWT, err = jwtauth.New(*cfg.Auth.JWT, b.JWTKeys)
+				if api.Policies.JWT, err = jwtauth.New(*cfg.Auth.JWT, b.JWTKeys); err == nil {
+					api.Policies.JWTHeaders = api.Policies.JWT.ClaimHeaderNames()
+				}
 			}
 			if err != nil {
 				s.Problems = append(s.Problems, Problem{
