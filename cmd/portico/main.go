@@ -26,7 +26,9 @@ import (
 
 	"github.com/portico-gw/portico/internal/admin"
 	"github.com/portico-gw/portico/internal/clientip"
+	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/h1"
+	"github.com/portico-gw/portico/internal/health"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin/jwtauth"
 	"github.com/portico-gw/portico/internal/plugin/ratelimit"
@@ -146,7 +148,9 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		logRing = observe.NewLogRing(cfg.LogBuffer)
 		acc.KeepRecent(logRing)
 	}
-	mo := observe.Options{NodesDown: snaps.NodesDown}
+	mo := observe.Options{NodesDown: snaps.NodesDown, Nodes: func(fn func(channel, node, state string)) {
+		snaps.EachNode(func(n snapshot.NodeStatus) { fn(n.ChannelID, n.Addr, n.State) })
+	}}
 	if acc != nil {
 		mo.AccessLogDropped = acc.Dropped
 	}
@@ -165,6 +169,12 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		snaps.SetStats(stats)
 		handler = metrics.Handler()
 	}
+	checks := health.NewMonitor(log)
+	defer checks.Close()
+	if metrics != nil {
+		checks.OnChange = func(c health.Change) { metrics.NodeStateChanged(c.Channel, c.To.String()) }
+	}
+	snaps.SetHealth(checks)
 	if err := snaps.Refresh(ctx); err != nil {
 		return fmt.Errorf("loading the configuration: %w", err)
 	}
@@ -221,7 +231,7 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		Handler: admin.New(admin.Options{
 			Store: st, Token: token, Networks: cfg.Networks,
 			Ready: ready.Load, Status: snaps.Status, Logger: log, Quota: quotaOf(limiter),
-			Metrics: handler, Logs: logRing, Stats: stats,
+			Metrics: handler, Logs: logRing, Stats: stats, NodeHealth: nodeHealth(snaps),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       adminTimeout,
@@ -329,4 +339,20 @@ func quotaOf(l ratelimit.Limiter) admin.Quota {
 		return q
 	}
 	return nil
+}
+
+// nodeHealth adapts the data plane's view of channel nodes to the admin
+// API's.
+func nodeHealth(snaps *snapshot.Manager) func(string) (map[string]config.NodeHealth, bool) {
+	return func(id string) (map[string]config.NodeHealth, bool) {
+		nodes, ok := snaps.ChannelHealth(id)
+		if !ok {
+			return nil, false
+		}
+		out := make(map[string]config.NodeHealth, len(nodes))
+		for _, n := range nodes {
+			out[n.Addr] = config.NodeHealth{State: n.State, Reason: n.Reason, Since: n.Since}
+		}
+		return out, true
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"github.com/portico-gw/portico/internal/config"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -45,6 +46,10 @@ type Options struct {
 	Logs *observe.LogRing
 	// Stats holds per-minute statistics (nil: none kept).
 	Stats *observe.Stats
+	// NodeHealth returns the health of a channel's nodes by "host:port" as
+	// the data plane sees them; false when it does not serve the channel
+	// yet. Nil: every node shows NO_DATA or OFF.
+	NodeHealth func(channelID string) (map[string]config.NodeHealth, bool)
 }
 
 // server holds the options and the route table; handlers are its methods.
@@ -61,6 +66,7 @@ type server struct {
 	metrics   http.Handler
 	logs      *observe.LogRing
 	stats     *observe.Stats
+	health    func(string) (map[string]config.NodeHealth, bool)
 }
 
 // New returns the admin API handler: /healthz without a token and the REST
@@ -79,6 +85,7 @@ func New(o Options) http.Handler {
 		metrics:   o.Metrics,
 		logs:      o.Logs,
 		stats:     o.Stats,
+		health:    o.NodeHealth,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -98,6 +105,7 @@ func (s *server) routes() {
 	}
 
 	m.HandleFunc("POST /api/v1/channels", s.createChannel)
+	m.HandleFunc("GET /api/v1/channels/{id}/health", s.getChannelHealth)
 	m.HandleFunc("GET /api/v1/channels", s.listChannels)
 	m.HandleFunc("GET /api/v1/channels/{id}", s.getChannel)
 	m.HandleFunc("PUT /api/v1/channels/{id}", s.updateChannel)

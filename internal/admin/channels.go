@@ -1,17 +1,71 @@
 package admin
 
 import (
+	"net"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/portico-gw/portico/internal/config"
 )
 
-// withWarnings adds the warnings of a channel as this instance sees it.
-// They are computed on every read, never stored: they depend on --networks,
-// which may change between restarts while the stored channel does not.
+// withWarnings adds what this instance sees of a channel: its warnings and
+// each node's health. Both are computed on every read, never stored: the
+// warnings depend on --networks, which may change between restarts while
+// the stored channel does not, and health is this node's live view.
 func (s *server) withWarnings(ch *config.Channel) *config.Channel {
 	ch.Warnings = config.ChannelWarnings(ch, s.networks)
+	var live map[string]config.NodeHealth
+	if s.health != nil {
+		live, _ = s.health(ch.ID)
+	}
+	hc := ch.HealthCheck
+	for i := range ch.Nodes {
+		n := &ch.Nodes[i]
+		h, ok := live[net.JoinHostPort(n.Host, strconv.Itoa(n.Port))]
+		switch {
+		case ok:
+		case n.W() == 0:
+			h = config.NodeHealth{State: config.HealthOff, Reason: "weight 0: the node is drained"}
+		case hc != nil && !hc.EnableActiveCheck && !hc.EnablePassiveCheck:
+			h = config.NodeHealth{State: config.HealthOff, Reason: "health checks are off"}
+		default:
+			h = config.NodeHealth{State: config.HealthNoData, Reason: "this gateway node does not serve the change yet"}
+		}
+		n.Health = &h
+	}
 	return ch
+}
+
+// nodeHealthView is one row of GET /channels/{id}/health.
+type nodeHealthView struct {
+	Host   string     `json:"host"`
+	Port   int        `json:"port"`
+	Weight int        `json:"weight"`
+	State  string     `json:"state"`
+	Reason string     `json:"reason,omitempty"`
+	Since  *time.Time `json:"since,omitempty"`
+}
+
+// getChannelHealth answers the health of a channel's nodes as this gateway
+// node sees them, with the checks that judge them.
+func (s *server) getChannelHealth(w http.ResponseWriter, r *http.Request) {
+	ch, err := s.store.GetChannel(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.withWarnings(ch)
+	checks := map[string]bool{"active": false, "passive": true, "implicit": true}
+	if hc := ch.HealthCheck; hc != nil {
+		checks = map[string]bool{"active": hc.EnableActiveCheck, "passive": hc.EnablePassiveCheck, "implicit": false}
+	}
+	nodes := make([]nodeHealthView, len(ch.Nodes))
+	for i, n := range ch.Nodes {
+		nodes[i] = nodeHealthView{Host: n.Host, Port: n.Port, Weight: n.W(),
+			State: n.Health.State, Reason: n.Health.Reason, Since: n.Health.Since}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"channel_id": ch.ID, "checks": checks, "nodes": nodes})
 }
 
 func (s *server) channelView(ch *config.Channel) any { return s.withWarnings(ch) }

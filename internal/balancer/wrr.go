@@ -122,32 +122,3 @@ func (t *Tried) Add(i int) { t[i>>6] |= 1 << (uint(i) & 63) }
 
 // Has reports whether node i was tried.
 func (t *Tried) Has(i int) bool { return t[i>>6]&(1<<(uint(i)&63)) != 0 }
-
-// Health is the passive health of one node: a node that refused or failed a
-// connection is left out of the rotation for a while (like nginx's
-// max_fails=1 fail_timeout), so that one dead or unreachable node does not
-// cost every n-th request a connect attempt, which for a node that drops
-// packets means a whole connect timeout.
-type Health struct {
-	downUntil atomic.Int64 // unix nanoseconds; 0 = healthy
-}
-
-// Down reports whether the node is out of the rotation at now (unix ns).
-func (h *Health) Down(now int64) bool {
-	d := h.downUntil.Load()
-	return d != 0 && now < d
-}
-
-// Fail takes the node out of the rotation until now+d.
-func (h *Health) Fail(now int64, d int64) { h.downUntil.Store(now + d) }
-
-// OK puts the node back; it writes only when the node was marked, so that
-// healthy nodes cost no shared write per request.
-func (h *Health) OK() {
-	if h.downUntil.Load() != 0 {
-		h.downUntil.Store(0)
-	}
-}
-
-// DownUntil is when the node comes back (unix ns), 0 when it is healthy.
-func (h *Health) DownUntil() int64 { return h.downUntil.Load() }

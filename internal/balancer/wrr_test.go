@@ -205,18 +205,3 @@ func BenchmarkWRRNext(b *testing.B) {
 		})
 	}
 }
-
-func TestHealth(t *testing.T) {
-	var h Health
-	if h.Down(100) {
-		t.Fatal("a new node is healthy")
-	}
-	h.Fail(100, 50)
-	if !h.Down(149) || h.Down(150) {
-		t.Fatal("a failed node is down for exactly its fail timeout")
-	}
-	h.OK()
-	if h.Down(120) || h.DownUntil() != 0 {
-		t.Fatal("OK puts the node back")
-	}
-}

@@ -48,9 +48,12 @@ type Channel struct {
 	Nodes       []Node      `json:"nodes"`
 	Retries     *int        `json:"retries"`
 	TLS         *ChannelTLS `json:"tls,omitempty"`
-	CreatedAt   time.Time   `json:"created_at"`
-	UpdatedAt   time.Time   `json:"updated_at"`
-	Warnings    []string    `json:"warnings,omitempty"`
+	// HealthCheck is nil when the channel has none: the implicit passive
+	// check applies (see HealthCheck).
+	HealthCheck *HealthCheck `json:"health_check,omitempty"`
+	CreatedAt   time.Time    `json:"created_at"`
+	UpdatedAt   time.Time    `json:"updated_at"`
+	Warnings    []string     `json:"warnings,omitempty"`
 }
 
 // Node is one backend of a channel. Weight is a pointer because it is
@@ -59,6 +62,24 @@ type Node struct {
 	Host   string `json:"host"`
 	Port   int    `json:"port"`
 	Weight *int   `json:"weight"`
+	// Health is read-only: the node's state as the answering gateway node
+	// sees it. It is never stored.
+	Health *NodeHealth `json:"health,omitempty"`
+}
+
+// Node health states.
+const (
+	HealthHealthy   = "HEALTHY"
+	HealthUnhealthy = "UNHEALTHY"
+	HealthNoData    = "NO_DATA"
+	HealthOff       = "OFF"
+)
+
+// NodeHealth is a node's health state, why it is in it, and since when.
+type NodeHealth struct {
+	State  string     `json:"state"`
+	Reason string     `json:"reason,omitempty"`
+	Since  *time.Time `json:"since,omitempty"`
 }
 
 // W returns the node's weight (0 when unset).

@@ -87,6 +87,7 @@ func ValidateChannel(c *Channel) error {
 			return fieldErr(f, "duplicates nodes[%d] (%s)", j, key)
 		}
 		seen[key] = i
+		c.Nodes[i].Health = nil // read-only
 	}
 	if c.Retries == nil {
 		r := DefaultRetries
@@ -103,6 +104,11 @@ func ValidateChannel(c *Channel) error {
 		}
 		if c.TLS.CAPEM != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(c.TLS.CAPEM)) {
 			return fieldErr("tls.ca_pem", "holds no PEM certificate")
+		}
+	}
+	if c.HealthCheck != nil {
+		if err := validateHealthCheck(c.HealthCheck); err != nil {
+			return err
 		}
 	}
 	return nil

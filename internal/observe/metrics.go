@@ -46,6 +46,7 @@ type Metrics struct {
 	buildTime  prometheus.Histogram
 	unrouted   *APIMetrics
 	rejectedBy map[string]prometheus.Counter
+	nodeMoves  *prometheus.CounterVec
 }
 
 // Options names the values other parts own, read at scrape time.
@@ -57,6 +58,34 @@ type Options struct {
 	RedisFallbacks func() uint64
 	// NodesDown is the number of channel nodes out of the rotation.
 	NodesDown func() int
+	// Nodes calls fn with the health state of every channel node.
+	Nodes func(fn func(channel, node, state string))
+}
+
+// NodeStates are the values of the state label of node metrics.
+var NodeStates = []string{"HEALTHY", "UNHEALTHY", "NO_DATA", "OFF"}
+
+// nodeCollector exports each channel node's state at scrape time, one
+// series per state with 1 for the current one, so that an alert can test
+// state="UNHEALTHY" == 1. The label set is bounded by the configuration
+// (at most 200 nodes per channel), never by traffic.
+type nodeCollector struct {
+	desc  *prometheus.Desc
+	nodes func(fn func(channel, node, state string))
+}
+
+func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	c.nodes(func(channel, node, state string) {
+		for _, s := range NodeStates {
+			v := 0.0
+			if s == state {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v, channel, node, s)
+		}
+	})
 }
 
 // Latency buckets, in seconds: from a loopback answer to a slow backend.
@@ -98,8 +127,11 @@ func New(o Options) *Metrics {
 			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5},
 		}),
 	}
+	m.nodeMoves = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "portico_upstream_node_state_changes_total", Help: "Health state changes of channel nodes, by channel and new state.",
+	}, []string{"channel", "state"})
 	m.reg.MustRegister(m.requests, m.duration, m.upstream, m.bytesIn, m.bytesOut, m.retries, m.rejections,
-		m.revision, m.buildTime,
+		m.revision, m.buildTime, m.nodeMoves,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	counterFunc := func(name, help string, f func() uint64) {
 		if f != nil {
@@ -113,6 +145,10 @@ func New(o Options) *Metrics {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "portico_upstream_nodes_down", Help: "Channel nodes out of the rotation after failures.",
 		}, func() float64 { return float64(o.NodesDown()) }))
+	}
+	if o.Nodes != nil {
+		m.reg.MustRegister(&nodeCollector{nodes: o.Nodes, desc: prometheus.NewDesc("portico_upstream_node_health",
+			"Health of each channel node: 1 for its current state.", []string{"channel", "node", "state"}, nil)})
 	}
 	m.rejectedBy = map[string]prometheus.Counter{}
 	for _, r := range []string{RejectIPControl, RejectAuth, RejectRateLimit, RejectQuota, RejectBody, RejectRequest, RejectNoRoute, RejectScheme} {
@@ -132,6 +168,11 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Snapshot(revision int64, build time.Duration) {
 	m.revision.Set(float64(revision))
 	m.buildTime.Observe(build.Seconds())
+}
+
+// NodeStateChanged counts a channel node's move to state.
+func (m *Metrics) NodeStateChanged(channel, state string) {
+	m.nodeMoves.WithLabelValues(channel, state).Inc()
 }
 
 // Reject counts a refusal; reason is one of the Reject constants.

@@ -28,6 +28,7 @@ import (
 	"github.com/portico-gw/portico/internal/balancer"
 	"github.com/portico-gw/portico/internal/clientip"
 	"github.com/portico-gw/portico/internal/h1"
+	"github.com/portico-gw/portico/internal/health"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin/hmacauth"
 	"github.com/portico-gw/portico/internal/plugin/jwtauth"
@@ -363,6 +364,14 @@ func (p *Proxy) forward(hx *h1.Exchange, st *reqState, api *snapshot.API) {
 		node := api.URL
 		if ch != nil {
 			i := ch.Pick(&tried, now.UnixNano())
+			if i < 0 {
+				if lastErr != nil {
+					break // the nodes left are out of the rotation
+				}
+				x.errMsg = "every node of channel " + ch.ID + " is unhealthy"
+				p.fail(hx, x, 502, "no healthy backend node: every node of the channel is unhealthy")
+				return
+			}
 			tried.Add(i)
 			node = &ch.Nodes[i]
 		}
@@ -376,7 +385,13 @@ func (p *Proxy) forward(hx *h1.Exchange, st *reqState, api *snapshot.API) {
 		x.retries = try
 		err := node.Client.Do(ureq, &st.resp)
 		if err == nil {
-			node.Health.OK()
+			if ch != nil {
+				if ch.Health.PassiveFailure(st.resp.Status) {
+					node.Health.Failure(health.HTTP, "answered "+strconv.Itoa(st.resp.Status), ch.Health)
+				} else {
+					node.Health.Success(ch.Health)
+				}
+			}
 			x.connectTime = st.resp.ConnectTime
 			if p.acc != nil || p.metrics != nil {
 				x.headerTime = time.Since(now)
@@ -401,8 +416,12 @@ func (p *Proxy) forward(hx *h1.Exchange, st *reqState, api *snapshot.API) {
 			return
 		}
 		now = time.Now()
-		if upstream.IsDialError(ue.Err) {
-			node.Health.Fail(now.UnixNano(), int64(snapshot.FailTimeout))
+		if ch != nil {
+			kind := health.TCP
+			if ue.Timeout() {
+				kind = health.Timeout
+			}
+			node.Health.Failure(kind, ue.Error(), ch.Health)
 		}
 		if ue.Timeout() || !now.Before(ureq.Deadline) {
 			break

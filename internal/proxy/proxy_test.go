@@ -19,6 +19,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/h1"
+	"github.com/portico-gw/portico/internal/health"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/snapshot"
 	"github.com/portico-gw/portico/internal/upstream"
@@ -303,7 +304,7 @@ func TestRetryAndFailureStatuses(t *testing.T) {
 		t.Fatalf("live node got %d calls, want 20", hits.Load())
 	}
 	mixed := p.src.Current().Channels["ch-mixed"]
-	if !mixed.Nodes[0].Health.Down(time.Now().UnixNano()) || mixed.Nodes[1].Health.Down(time.Now().UnixNano()) {
+	if mixed.Nodes[0].Health.State() != health.Unhealthy || mixed.Nodes[1].Health.State() != health.Healthy {
 		t.Fatal("the refusing node must be out of the rotation, the live one in it")
 	}
 	if r := do(p, "GET", "/dead", nil); r.status != 502 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/health"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin/jwtauth"
 	"github.com/portico-gw/portico/internal/store"
@@ -50,6 +51,10 @@ func (m *Manager) SetMetrics(o *observe.Metrics) { m.builder.Metrics = o }
 // SetStats makes builds resolve per-API statistics; call it before the
 // first Refresh.
 func (m *Manager) SetStats(s *observe.Stats) { m.builder.Stats = s }
+
+// SetHealth gives the builder the owner of the active health checkers;
+// call it before the first Refresh.
+func (m *Manager) SetHealth(h *health.Monitor) { m.builder.Health = h }
 
 // SetJWTKeys gives the builder the owner of JWKS documents; call it before
 // the first Refresh.
@@ -149,21 +154,77 @@ func (m *Manager) Run(ctx context.Context) {
 
 // Status is what the admin API shows of the data plane.
 type Status struct {
-	Revision     int64        `json:"revision"`
-	BuiltAt      time.Time    `json:"built_at"`
-	APIs         int          `json:"apis"`
-	DisabledAPIs []Problem    `json:"disabled_apis"`
-	DownNodes    []NodeStatus `json:"down_nodes"`
+	Revision     int64     `json:"revision"`
+	BuiltAt      time.Time `json:"built_at"`
+	APIs         int       `json:"apis"`
+	DisabledAPIs []Problem `json:"disabled_apis"`
+	// UnhealthyNodes lists the channel nodes out of the rotation.
+	UnhealthyNodes []NodeStatus `json:"unhealthy_nodes"`
 	// BuildError is set while the store's latest revision could not be
 	// built (the snapshot above is an older one).
 	BuildError *BuildError `json:"build_error,omitempty"`
 }
 
-// NodeStatus is a channel node out of the rotation after a failed connect.
+// NodeStatus is the health of one channel node.
 type NodeStatus struct {
-	ChannelID string    `json:"channel_id"`
-	Addr      string    `json:"addr"`
-	Until     time.Time `json:"until"`
+	ChannelID string     `json:"channel_id"`
+	Addr      string     `json:"addr"`
+	Weight    int        `json:"weight"`
+	State     string     `json:"state"`
+	Reason    string     `json:"reason,omitempty"`
+	Since     *time.Time `json:"since,omitempty"`
+}
+
+// nodeStatus is what is shown of node n of ch: OFF for a drained node or
+// a channel whose checks are off.
+func nodeStatus(ch *Channel, n *Node) NodeStatus {
+	ns := NodeStatus{ChannelID: ch.ID, Addr: n.Addr, Weight: n.Weight}
+	switch {
+	case n.Weight == 0:
+		ns.State, ns.Reason = health.Off.String(), "weight 0: the node is drained"
+	case ch.Health.Off():
+		ns.State, ns.Reason = health.Off.String(), "health checks are off"
+	default:
+		st := n.Health.Status()
+		ns.State, ns.Reason = st.State.String(), st.Reason
+		if !st.Since.IsZero() {
+			ns.Since = &st.Since
+		}
+	}
+	return ns
+}
+
+// ChannelHealth returns the health of the nodes of a channel as the served
+// snapshot sees them; false when the snapshot does not hold the channel
+// (yet).
+func (m *Manager) ChannelHealth(id string) ([]NodeStatus, bool) {
+	s := m.current.Load()
+	if s == nil {
+		return nil, false
+	}
+	ch := s.Channels[id]
+	if ch == nil {
+		return nil, false
+	}
+	out := make([]NodeStatus, len(ch.Nodes))
+	for i := range ch.Nodes {
+		out[i] = nodeStatus(ch, &ch.Nodes[i])
+	}
+	return out, true
+}
+
+// EachNode calls fn with the health of every channel node of the served
+// snapshot (for metrics).
+func (m *Manager) EachNode(fn func(NodeStatus)) {
+	s := m.current.Load()
+	if s == nil {
+		return
+	}
+	for _, ch := range s.Channels {
+		for i := range ch.Nodes {
+			fn(nodeStatus(ch, &ch.Nodes[i]))
+		}
+	}
 }
 
 // Status describes the current snapshot.
@@ -171,36 +232,35 @@ func (m *Manager) Status() any {
 	s := m.current.Load()
 	failed := m.failed.Load()
 	if s == nil {
-		return Status{DisabledAPIs: []Problem{}, DownNodes: []NodeStatus{}, BuildError: failed}
+		return Status{DisabledAPIs: []Problem{}, UnhealthyNodes: []NodeStatus{}, BuildError: failed}
 	}
 	p := s.Problems
 	if p == nil {
 		p = []Problem{}
 	}
 	down := []NodeStatus{}
-	now := time.Now().UnixNano()
-	for id, ch := range s.Channels {
-		for _, n := range ch.Nodes {
-			if n.Health.Down(now) {
-				down = append(down, NodeStatus{ChannelID: id, Addr: n.Addr, Until: time.Unix(0, n.Health.DownUntil()).UTC()})
-			}
+	m.EachNode(func(n NodeStatus) {
+		if n.State == health.Unhealthy.String() {
+			down = append(down, n)
 		}
-	}
+	})
 	sort.Slice(down, func(i, j int) bool {
 		if down[i].ChannelID != down[j].ChannelID {
 			return down[i].ChannelID < down[j].ChannelID
 		}
 		return down[i].Addr < down[j].Addr
 	})
-	return Status{Revision: s.Revision, BuiltAt: s.BuiltAt, APIs: len(s.APIs), DisabledAPIs: p, DownNodes: down, BuildError: failed}
+	return Status{Revision: s.Revision, BuiltAt: s.BuiltAt, APIs: len(s.APIs), DisabledAPIs: p, UnhealthyNodes: down, BuildError: failed}
 }
 
 // NodesDown is how many channel nodes of the served snapshot are out of
 // the rotation now (for the node-health metric).
 func (m *Manager) NodesDown() int {
-	st, ok := m.Status().(Status)
-	if !ok {
-		return 0
-	}
-	return len(st.DownNodes)
+	n := 0
+	m.EachNode(func(ns NodeStatus) {
+		if ns.State == health.Unhealthy.String() {
+			n++
+		}
+	})
+	return n
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/balancer"
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/health"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/plugin/jwtauth"
 	"github.com/portico-gw/portico/internal/router"
@@ -95,6 +96,8 @@ type Channel struct {
 	Retries  int
 	Nodes    []Node
 	Balancer *balancer.WRR
+	// Health is the channel's health_check, compiled.
+	Health *health.Policy
 	// fingerprint identifies the node list and weights: a balancer is carried
 	// to the next snapshot only when it is unchanged.
 	fingerprint string
@@ -105,33 +108,39 @@ type Node struct {
 	Addr   string // host:port
 	Host   string // the Host header sent
 	HTTPS  bool
+	Weight int
 	Client *upstream.Client
 	// Health is shared with the node of the same address in the previous
-	// snapshot, so a configuration change does not forget a dead node.
-	Health *balancer.Health
+	// snapshot of the channel, so a configuration change keeps what is
+	// known about the node. It is nil for url backends, which are not
+	// judged.
+	Health *health.Node
 }
-
-// FailTimeout is how long a node that failed a connect stays out of the
-// rotation.
-const FailTimeout = 10 * time.Second
 
 // Pick chooses the node for the next try: the balancer's next node that is
 // neither tried for this request nor out of the rotation. When every node is
-// down it still answers one, as nginx does: a node may be back before its
-// time is up, and failing without a try helps no one.
+// out it answers -1, unless the channel's policy fails open (a channel with
+// no health_check, as nginx does: nothing says for sure that the nodes are
+// down, and failing without a try helps no one).
 func (c *Channel) Pick(tried *balancer.Tried, now int64) int {
 	first := -1
 	for range len(c.Nodes) {
 		i := c.Balancer.Next(tried)
-		if !c.Nodes[i].Health.Down(now) {
+		if i < 0 {
+			return -1
+		}
+		if c.Nodes[i].Health.Available(now, c.Health) {
 			return i
 		}
 		if first < 0 {
 			first = i
 		}
-		tried.Add(i) // down: not again for this request while others remain
+		tried.Add(i) // out: not again for this request while others remain
 	}
-	return first
+	if c.Health.FailOpen {
+		return first
+	}
+	return -1
 }
 
 // Mock is a fixed answer.
@@ -227,7 +236,9 @@ type Builder struct {
 	Metrics *observe.Metrics
 	// Stats resolves each API's per-minute statistics (nil: none kept).
 	Stats *observe.Stats
-	prev  *Snapshot
+	// Health owns the nodes' active checkers (nil: none run).
+	Health *health.Monitor
+	prev   *Snapshot
 }
 
 // Build compiles st. An API that fails to compile is left out and listed in
@@ -332,20 +343,52 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 	}
 	sort.Slice(s.Problems, func(i, j int) bool { return s.Problems[i].APIID < s.Problems[j].APIID })
 
+	// Every channel keeps its clients, used by an API or not: its active
+	// checks probe through them.
 	keep := map[*upstream.Client]bool{}
-	for _, a := range s.APIs {
-		if a.Channel != nil {
-			for _, n := range a.Channel.Nodes {
-				keep[n.Client] = true
+	var checks []health.Check
+	for _, ch := range s.Channels {
+		for i := range ch.Nodes {
+			n := &ch.Nodes[i]
+			keep[n.Client] = true
+			if ch.Health.Active && n.Weight > 0 {
+				checks = append(checks, health.Check{
+					Node: n.Health, Policy: ch.Health, Probe: probe(n, ch.Health),
+					Target: n.Client.Target.Key() + "|" + n.Host,
+				})
 			}
 		}
+	}
+	for _, a := range s.APIs {
 		if a.URL != nil {
 			keep[a.URL.Client] = true
 		}
 	}
 	b.Pool.Retain(keep)
+	b.Health.Sync(checks)
 	b.prev = s
 	return s
+}
+
+// probe returns the active check of node n: a GET of the policy's path
+// with the channel's Host header and the configured headers, on a new
+// connection with the channel's TLS settings.
+func probe(n *Node, p *health.Policy) health.Probe {
+	head := make([]byte, 0, 128)
+	head = append(head, "GET "...)
+	head = append(head, p.Path...)
+	head = append(head, " HTTP/1.1\r\nHost: "...)
+	head = append(head, n.Host...)
+	head = append(head, "\r\nUser-Agent: portico-health-check\r\n"...)
+	for _, h := range p.Headers {
+		head = append(head, h[0]...)
+		head = append(head, ": "...)
+		head = append(head, h[1]...)
+		head = append(head, "\r\n"...)
+	}
+	head = append(head, "Connection: close\r\n\r\n"...)
+	client := n.Client
+	return func(deadline time.Time) (int, error) { return client.Probe(head, deadline) }
 }
 
 func protocols(ps []string) uint8 {
@@ -366,7 +409,7 @@ func protocols(ps []string) uint8 {
 
 func (b *Builder) compileChannel(c *config.Channel, prev *Channel) (*Channel, error) {
 	https := c.Scheme == "https"
-	ch := &Channel{ID: c.ID, Retries: c.RetryCount()}
+	ch := &Channel{ID: c.ID, Retries: c.RetryCount(), Health: health.Compile(c.HealthCheck)}
 	weights := make([]int, len(c.Nodes))
 	var fp strings.Builder
 	for i, n := range c.Nodes {
@@ -386,15 +429,19 @@ func (b *Builder) compileChannel(c *config.Channel, prev *Channel) (*Channel, er
 		if err != nil {
 			return nil, fmt.Errorf("channel %s: %v", c.ID, err)
 		}
-		health := &balancer.Health{}
+		var hn *health.Node
 		if prev != nil {
 			for _, pn := range prev.Nodes {
 				if pn.Addr == addr {
-					health = pn.Health
+					hn = pn.Health
 				}
 			}
 		}
-		ch.Nodes = append(ch.Nodes, Node{Addr: addr, Host: host, HTTPS: https, Client: client, Health: health})
+		if hn == nil {
+			hn = b.Health.Node(c.ID, addr)
+		}
+		hn.Configure(ch.Health)
+		ch.Nodes = append(ch.Nodes, Node{Addr: addr, Host: host, HTTPS: https, Weight: n.W(), Client: client, Health: hn})
 		weights[i] = n.W()
 		fmt.Fprintf(&fp, "%s=%d;", addr, n.W())
 	}
@@ -494,7 +541,7 @@ func (b *Builder) urlNode(raw string) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{Addr: addr, Host: hostport, HTTPS: https, Client: client, Health: &balancer.Health{}}, nil
+	return &Node{Addr: addr, Host: hostport, HTTPS: https, Client: client}, nil
 }
 
 func compileBackendPath(p string, pat config.PathPattern) ([]pathPart, error) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/balancer"
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/health"
 	"github.com/portico-gw/portico/internal/router"
 	"github.com/portico-gw/portico/internal/upstream"
 )
@@ -230,7 +231,10 @@ func TestPickSkipsDownNodesAndHealthSurvivesRebuilds(t *testing.T) {
 	s := b.Build(oneChannelState(1, 1, 1, 1))
 	ch := s.Channels["ch-1"]
 	now := time.Now().UnixNano()
-	ch.Nodes[1].Health.Fail(now, int64(FailTimeout))
+	// The implicit policy: one connection failure takes a node out.
+	if !ch.Nodes[1].Health.Failure(health.TCP, "refused", ch.Health) {
+		t.Fatal("one refused connection must take the node out")
+	}
 	for range 30 {
 		var tried balancer.Tried
 		if i := ch.Pick(&tried, now); i == 1 {
@@ -239,15 +243,49 @@ func TestPickSkipsDownNodesAndHealthSurvivesRebuilds(t *testing.T) {
 	}
 	// New weights, same addresses: the node is still known to be down.
 	s2 := b.Build(oneChannelState(2, 2, 2, 2))
-	if !s2.Channels["ch-1"].Nodes[1].Health.Down(now) {
+	if s2.Channels["ch-1"].Nodes[1].Health != ch.Nodes[1].Health || ch.Nodes[1].Health.State() != health.Unhealthy {
 		t.Fatal("a rebuild forgot that a node is down")
 	}
-	// Every node down: one is still tried.
+	// Every node down: the implicit policy fails open and still tries one.
 	for i := range ch.Nodes {
-		ch.Nodes[i].Health.Fail(now, int64(FailTimeout))
+		ch.Nodes[i].Health.Failure(health.TCP, "refused", ch.Health)
 	}
 	var tried balancer.Tried
 	if i := ch.Pick(&tried, now); i < 0 {
 		t.Fatal("with every node down a pick must still answer a node")
+	}
+}
+
+func TestPickWithExplicitHealthCheckAnswersNoNode(t *testing.T) {
+	b := &Builder{Pool: upstream.NewPool()}
+	st := oneChannelState(1, 1, 1) // two nodes
+	st.Channels[0].HealthCheck = &config.HealthCheck{EnablePassiveCheck: true}
+	if err := config.ValidateChannel(&st.Channels[0]); err != nil {
+		t.Fatal(err)
+	}
+	ch := b.Build(st).Channels["ch-1"]
+	for i := range ch.Nodes {
+		ch.Nodes[i].Health.Failure(health.TCP, "refused", ch.Health)
+	}
+	var tried balancer.Tried
+	if i := ch.Pick(&tried, time.Now().UnixNano()); i != -1 {
+		t.Fatalf("every node unhealthy under an explicit health_check: pick %d, want -1", i)
+	}
+	// After unhealthy_timeout one half-open probe goes, then none until
+	// it reports.
+	later := time.Now().Add(31 * time.Second).UnixNano()
+	tried = balancer.Tried{}
+	if i := ch.Pick(&tried, later); i < 0 {
+		t.Fatal("after unhealthy_timeout a half-open probe must be allowed")
+	}
+	picks := 0
+	for range 10 {
+		tried = balancer.Tried{}
+		if ch.Pick(&tried, later) >= 0 {
+			picks++
+		}
+	}
+	if picks != 1 {
+		t.Fatalf("%d more probes while the first is out; want 1 (one per node, two nodes)", picks)
 	}
 }

@@ -48,7 +48,8 @@ type Target struct {
 	TLS   TLS
 }
 
-func (t Target) key() string {
+// Key identifies the target: its address and TLS settings.
+func (t Target) Key() string {
 	sum := sha256.Sum256([]byte(t.TLS.CAPEM))
 	return fmt.Sprintf("%t|%s|%s|%t|%x", t.HTTPS, t.Addr, t.TLS.ServerName, t.TLS.InsecureSkipVerify, sum[:8])
 }
@@ -102,7 +103,7 @@ func (p *Pool) reap() {
 
 // Client returns the pooled client of t, creating it on first use.
 func (p *Pool) Client(t Target) (*Client, error) {
-	k := t.key()
+	k := t.Key()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.clients[k]; ok {

@@ -33,6 +33,8 @@ type channel struct {
 	Nodes      []node      `json:"nodes"`
 	Retries    int         `json:"retries,omitempty"`
 	TLS        *channelTLS `json:"tls,omitempty"`
+	// HealthCheck is sent as given (nil: the channel has none).
+	HealthCheck map[string]any `json:"health_check,omitempty"`
 }
 
 type frontend struct {

@@ -6,10 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // TestWeightedDistribution: smooth weighted round robin gives each node
@@ -86,14 +83,15 @@ func TestDeadNodeCostsNoFailedRequest(t *testing.T) {
 	}
 	// The refusing node is out of the rotation, and the admin API says so.
 	var st struct {
-		DownNodes []struct {
+		Nodes []struct {
 			ChannelID string `json:"channel_id"`
 			Addr      string `json:"addr"`
-		} `json:"down_nodes"`
+			State     string `json:"state"`
+		} `json:"unhealthy_nodes"`
 	}
 	g.admin.do(http.MethodGet, "/status", nil, http.StatusOK, &st)
-	if len(st.DownNodes) != 1 || st.DownNodes[0].ChannelID != ch.ID || st.DownNodes[0].Addr != net.JoinHostPort(host, strconv.Itoa(port)) {
-		t.Errorf("down_nodes = %+v, want the dead node of %s", st.DownNodes, ch.ID)
+	if len(st.Nodes) != 1 || st.Nodes[0].ChannelID != ch.ID || st.Nodes[0].Addr != net.JoinHostPort(host, strconv.Itoa(port)) || st.Nodes[0].State != "UNHEALTHY" {
+		t.Errorf("unhealthy_nodes = %+v, want the dead node of %s", st.Nodes, ch.ID)
 	}
 	// A failure at connect is retried whatever the method, even for a body
 	// too large to replay: it was never sent.
@@ -106,8 +104,8 @@ func TestDeadNodeCostsNoFailedRequest(t *testing.T) {
 	}
 }
 
-// TestHotSwapUnderLoad: channel edits and publishes while traffic flows cost
-// no request.
+// TestHotSwapUnderLoad: 200 configuration writes (channel edits, publishes
+// and rollbacks) while traffic flows cost no request.
 func TestHotSwapUnderLoad(t *testing.T) {
 	t.Parallel()
 	nA, nB, nC := newBackend(t, "a"), newBackend(t, "b"), newBackend(t, "c")
@@ -119,55 +117,8 @@ func TestHotSwapUnderLoad(t *testing.T) {
 	a.publishedService("load", channelAPI("load", "GET", "/load", ch.ID, "/"))
 	otherSID, otherAPIs := a.publishedService("other", channelAPI("other", "GET", "/other", otherCh.ID, "/v0"))
 
-	// The load runs until the edits are done (about runFor), bounded in
-	// count and time should the edits stall.
-	const (
-		workers      = 8
-		maxPerWorker = 20000
-		runFor       = 3 * time.Second
-		hardLimit    = 20 * time.Second
-	)
-	var (
-		stop     atomic.Bool
-		ok, bad  atomic.Int64
-		failMu   sync.Mutex
-		failures []string
-		wg       sync.WaitGroup
-	)
-	fail := func(s string) {
-		bad.Add(1)
-		failMu.Lock()
-		defer failMu.Unlock()
-		if len(failures) < 10 {
-			failures = append(failures, s)
-		}
-	}
-	deadline := time.Now().Add(hardLimit)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < maxPerWorker && !stop.Load() && time.Now().Before(deadline); i++ {
-				path := "/load"
-				if (w+i)%2 == 1 {
-					path = "/other/x"
-				}
-				req, _ := http.NewRequest(http.MethodGet, g.url(path), nil)
-				r, err := g.try(req)
-				switch {
-				case err != nil:
-					fail(fmt.Sprintf("GET %s: %v", path, err))
-				case r.status != http.StatusOK:
-					fail(fmt.Sprintf("GET %s: %s", path, r))
-				default:
-					ok.Add(1)
-				}
-			}
-		}()
-	}
-
-	// 20 channel edits, every one keeping at least one live node, and 10
-	// publishes of the other service, spread over the run.
+	load := startLoad(g, 8, okJudge, "/load", "/other/x")
+	// Every channel edit keeps at least one live node.
 	edits := [][]node{
 		{nA.node(3), nB.node(1)},
 		{nA.node(1), nB.node(1), nC.node(2)},
@@ -178,29 +129,44 @@ func TestHotSwapUnderLoad(t *testing.T) {
 		{nA.node(1), nB.node(1)},
 	}
 	x := otherAPIs[0]
-	step := runFor / 32
-	for i := range 20 {
-		ch.Nodes = edits[i%len(edits)]
-		a.updateChannel(ch)
-		if i%2 == 1 {
-			x.Backend.Path = fmt.Sprintf("/v%d", i/2+1)
-			x = a.updateAPI(otherSID, x)
-			a.publish(otherSID, "release")
+	var versions []string
+	for _, e := range a.environments(otherSID) {
+		if e.Environment == "release" {
+			versions = append(versions, e.Version)
 		}
-		time.Sleep(step)
 	}
-	stop.Store(true)
-	wg.Wait()
+	const writes = 200
+	publishes, rollbacks := 0, 0
+	for w, k := 0, 0; w < writes; k++ {
+		ch.Nodes = edits[k%len(edits)]
+		a.updateChannel(ch)
+		w++
+		if k%2 == 0 {
+			x.Backend.Path = fmt.Sprintf("/v%d", len(versions))
+			x = a.updateAPI(otherSID, x) // a draft edit is a write too
+			versions = append(versions, a.publish(otherSID, "release"))
+			w += 2
+			publishes++
+		} else {
+			a.rollback(otherSID, "release", versions[k%len(versions)])
+			w++
+			rollbacks++
+		}
+	}
+	// The last write serves the newest version again.
+	last := versions[len(versions)-1]
+	a.rollback(otherSID, "release", last)
+	res := load.Stop()
 
-	t.Logf("%d calls answered 200 during 20 channel edits and 10 publishes", ok.Load())
-	if bad.Load() > 0 {
-		t.Fatalf("%d failed calls during hot swaps (first ones: %v)", bad.Load(), failures)
+	t.Logf("%s during %d writes (channel edits, draft edits, %d publishes, %d rollbacks)", res, writes, publishes, rollbacks)
+	if res.Failed > 0 {
+		t.Fatalf("%d failed calls during hot swaps (first ones: %v)", res.Failed, res.Failures)
 	}
-	if ok.Load() < 100 {
-		t.Errorf("only %d calls in %s: the load did not overlap the edits", ok.Load(), runFor)
+	if res.OK < 100 {
+		t.Errorf("only %d calls: the load did not overlap the edits", res.OK)
 	}
-	if e := decodeEcho(t, g.get("/other/x")); e.Path != "/v10/x" {
-		t.Errorf("after 10 publishes /other reaches %s, want /v10/x", e.Path)
+	if e := decodeEcho(t, g.get("/other/x")); e.Path != fmt.Sprintf("/v%d/x", len(versions)-1) {
+		t.Errorf("after the writes /other reaches %s, want /v%d/x", e.Path, len(versions)-1)
 	}
 	for _, b := range []*backend{nA, nB, nC} {
 		if b.hits.Load() == 0 {
