@@ -437,7 +437,12 @@ func TestRetriesNonIdempotent(t *testing.T) {
 		healthy.echo(w, r)
 	}), false)
 	g := startGateway(t)
-	ch := g.admin.createChannel(httpChannel(reset.node(1), healthy.node(1)))
+	c := httpChannel(reset.node(1), healthy.node(1))
+	// Health checks off: the resetting node must stay in the rotation for
+	// the POSTs to meet it (the implicit check would take it out after
+	// its first reset).
+	c.HealthCheck = map[string]any{"enable_active_check": false, "enable_passive_check": false}
+	ch := g.admin.createChannel(c)
 	g.admin.publishedService("retry", channelAPI("retry", "ANY", "/retry", ch.ID, "/"))
 
 	for i := range 10 {
