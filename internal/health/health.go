@@ -151,7 +151,7 @@ func Compile(hc *config.HealthCheck) *Policy {
 		p.Headers = append(p.Headers, [2]string{name, v})
 	}
 	sortHeaders(p.Headers)
-	p.fingerprint = fmt.Sprintf("%v|%s|%v|%v|%v|%v|%v", p.Threshold, p.Path, p.Headers, p.CheckTimeout, p.Interval, p.healthy, p.Active)
+	p.fingerprint = fmt.Sprintf("%v|%q|%q|%v|%v|%v|%v", p.Threshold, p.Path, p.Headers, p.CheckTimeout, p.Interval, p.healthy, p.Active)
 	return p
 }
 
@@ -227,8 +227,8 @@ func (n *Node) Available(now int64, p *Policy) bool {
 		return true
 	}
 	at := n.probeAt.Load()
-	if at == 0 || now < at {
-		return false
+	if at == 0 || now < at || p.UnhealthyTimeout <= 0 {
+		return false // no trial: active checks bring the node back
 	}
 	return n.probeAt.CompareAndSwap(at, now+int64(p.UnhealthyTimeout))
 }
