@@ -6,6 +6,8 @@
 #
 # Environment (all optional):
 #   TARGETS      targets to run, in order          (default "direct nginx haproxy caddy stdlib portico observed policy")
+#                also: nginx-tls portico-tls (HTTPS, HTTP/1.1, wrk) and nginx-h2 portico-h2
+#                (HTTPS, HTTP/2, h2load), each pair with the same certificate
 #   DURATION     wrk -d of each measured run        (default 10s)
 #   WARMUP       wrk -d of the warm-up per target   (default 2s; 0 disables it)
 #   OUT          where the markdown report is saved (default bench/results/latest.md)
@@ -184,7 +186,7 @@ wait_body() {
 		local -a hdrs=()
 		local h
 		for h in "${WRK_HEADERS[@]}"; do hdrs+=(-H "$h"); done
-		code="$(curl -sS -o "$TMP/probe.body" -w '%{http_code}' --max-time 1 "${hdrs[@]}" "$url" 2>/dev/null || true)"
+		code="$(curl -ksS -o "$TMP/probe.body" -w '%{http_code}' --max-time 1 "${hdrs[@]}" "$url" 2>/dev/null || true)"
 		if [[ "$code" == 200 ]] && cmp -s "$TMP/probe.body" "$TMP/expected.body"; then
 			return 0
 		fi
@@ -318,6 +320,39 @@ run_wrk() {
 	WRK_PID=""
 }
 
+# run_h2load URL CONNS DURATION OUTFILE: like run_wrk, with h2load (HTTP/2,
+# one stream at a time per connection, so that rows compare per request).
+run_h2load() {
+	local url="$1" conns="$2" dur="$3" out="$4" threads limit
+	local -a cmd
+	threads="${WRK_THREADS[$conns]:-1}"
+	limit=$(($(seconds "$dur") + 30))
+	cmd=(h2load -t"$threads" -c"$conns" -m1 -D"$(seconds "$dur")" "$url")
+	[[ "$PIN" == 1 ]] && cmd=(taskset -c "$WRK_CPUS" "${cmd[@]}")
+	timeout -k 5 "$limit" "${cmd[@]}" >"$out" 2>&1 &
+	WRK_PID=$!
+	wait "$WRK_PID" || true
+	WRK_PID=""
+}
+
+# parse_h2load FILE KEY: requests/s and errors (h2load reports no percentiles).
+parse_h2load() {
+	local file="$1" key="$2" rps failed errored
+	rps="$(awk '/^finished in/ {print $4}' "$file")"
+	# "requests: 100 total, 100 started, 100 done, 100 succeeded, 0 failed, 0 errored, 0 timeout"
+	failed="$(awk '/^requests:/ {print $10}' "$file")"
+	errored="$(awk '/^requests:/ {print $12}' "$file")"
+	P50[$key]="n/a"
+	P99[$key]="n/a"
+	if [[ -z "$rps" ]]; then
+		RPS[$key]="failed"
+		NOTE[$key]="h2load output had no req/s"
+	else
+		RPS[$key]="$(awk -v r="$rps" 'BEGIN { printf "%.0f", r }')"
+	fi
+	ERRS[$key]=$((${failed:-0} + ${errored:-0}))
+}
+
 # ---------------------------------------------------------------- install ---
 
 target_selected() {
@@ -333,8 +368,17 @@ install_missing() {
 	if target_selected portico || target_selected observed || target_selected policy; then
 		command -v jq >/dev/null || pkgs+=(jq)
 	fi
-	if target_selected policy; then
+	if target_selected policy || target_selected nginx-tls || target_selected portico-tls || target_selected nginx-h2 || target_selected portico-h2; then
 		command -v openssl >/dev/null || pkgs+=(openssl)
+	fi
+	if target_selected nginx-h2 || target_selected portico-h2; then
+		command -v h2load >/dev/null || pkgs+=(nghttp2-client)
+	fi
+	if target_selected nginx-tls || target_selected nginx-h2; then
+		command -v nginx >/dev/null || pkgs+=(nginx)
+	fi
+	if target_selected portico-tls || target_selected portico-h2; then
+		command -v jq >/dev/null || pkgs+=(jq)
 	fi
 	local t
 	for t in nginx haproxy caddy; do
@@ -373,10 +417,10 @@ start_direct() {
 	PROC_NAME=backend
 }
 
-start_nginx() {
-	command -v nginx >/dev/null || { REASON="nginx is not installed"; return 1; }
-	next_port
-	local port="$PORT" dir="$TMP/nginx"
+# nginx_conf DIR LISTEN [SERVER_LINES]: an nginx config that proxies to the
+# backend with keep-alive upstream connections, as every nginx target does.
+nginx_conf() {
+	local dir="$1" listen="$2" extra="${3:-}"
 	mkdir -p "$dir"
 	cat >"$dir/nginx.conf" <<EOF
 worker_processes $SERVER_THREADS;
@@ -401,7 +445,8 @@ http {
         keepalive_timeout 60s;
     }
     server {
-        listen 127.0.0.1:$port;
+        listen $listen;
+$extra
         location / {
             proxy_pass http://backend;
             proxy_http_version 1.1;
@@ -410,6 +455,13 @@ http {
     }
 }
 EOF
+}
+
+start_nginx() {
+	command -v nginx >/dev/null || { REASON="nginx is not installed"; return 1; }
+	next_port
+	local port="$PORT" dir="$TMP/nginx"
+	nginx_conf "$dir" "127.0.0.1:$port"
 	start_bg nginx nginx -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;'
 	URL="http://127.0.0.1:$port/hello"
 	PROC_NAME=nginx
@@ -529,7 +581,7 @@ launch_portico() {
 	ADMIN_PORT="$PORT"
 	rm -rf "$TMP/pdata-$name"
 	start_bg "$name" "$TMP/portico" serve --proxy-addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$ADMIN_PORT" \
-		--data-dir "$TMP/pdata-$name" --admin-token "$ADMIN_TOKEN" "$@"
+		--data-dir "$TMP/pdata-$name" --admin-token "$ADMIN_TOKEN" --proxy-tls-addr off "$@"
 	PROC_NAME="$name"
 	URL="http://127.0.0.1:$port/hello"
 	for ((i = 0; i < 200; i++)); do
@@ -593,6 +645,48 @@ start_policy() {
 	wait_body policy "$URL" 10
 }
 
+# The HTTPS targets share one self-signed certificate for localhost.
+tls_cert() {
+	[[ -s "$TMP/tls.crt" ]] && return 0
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+		-addext subjectAltName=DNS:localhost -keyout "$TMP/tls.key" -out "$TMP/tls.crt" >"$TMP/openssl.log" 2>&1
+}
+
+# nginx-tls and nginx-h2: nginx terminating TLS (HTTP/1.1 and HTTP/2 by ALPN)
+# in front of the backend, with the same upstream settings as nginx.
+start_nginx_https() {
+	local name="$1"
+	command -v nginx >/dev/null || { REASON="nginx is not installed"; return 1; }
+	tls_cert || { REASON="openssl could not make a certificate: $(tail -n 2 "$TMP/openssl.log")"; return 1; }
+	next_port
+	local port="$PORT" dir="$TMP/$name"
+	nginx_conf "$dir" "127.0.0.1:$port ssl http2" "        ssl_certificate $TMP/tls.crt;
+        ssl_certificate_key $TMP/tls.key;
+        ssl_protocols TLSv1.2 TLSv1.3;"
+	start_bg "$name" nginx -p "$dir/" -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;'
+	URL="https://localhost:$port/hello"
+	PROC_NAME="$name"
+	wait_body "$name" "$URL" 10
+}
+start_nginx-tls() { start_nginx_https nginx-tls; }
+start_nginx-h2() { start_nginx_https nginx-h2; }
+
+# portico-tls and portico-h2: Portico's TLS port with the same certificate,
+# metrics and access log off as in the portico target.
+start_portico_https() {
+	local name="$1"
+	tls_cert || { REASON="openssl could not make a certificate: $(tail -n 2 "$TMP/openssl.log")"; return 1; }
+	next_port
+	local tport="$PORT"
+	launch_portico "$name" --access-log off --metrics=false --proxy-tls-addr "127.0.0.1:$tport" || return 1
+	admin POST /certificates "$(jq -n --rawfile c "$TMP/tls.crt" --rawfile k "$TMP/tls.key" '{name: "bench", cert_pem: $c, key_pem: $k}')"
+	[[ "$CODE" == 201 ]] || { REASON="POST /certificates answered ${CODE:-nothing}: $(head -c 300 "$TMP/admin.out")"; return 1; }
+	URL="https://localhost:$tport/hello"
+	wait_body "$name" "$URL" 10
+}
+start_portico-tls() { start_portico_https portico-tls; }
+start_portico-h2() { start_portico_https portico-h2; }
+
 # ------------------------------------------------------------------- main ---
 
 command -v go >/dev/null || die "go is not on PATH"
@@ -618,7 +712,8 @@ fi
 for t in $TARGETS; do
 	case "$t" in
 	direct | nginx | haproxy | caddy | stdlib | portico | observed | policy) ;;
-	*) die "unknown target '$t' (known: direct nginx haproxy caddy stdlib portico observed policy)" ;;
+	nginx-tls | portico-tls | nginx-h2 | portico-h2) ;;
+	*) die "unknown target '$t' (known: direct nginx haproxy caddy stdlib portico observed policy nginx-tls portico-tls nginx-h2 portico-h2)" ;;
 	esac
 done
 
@@ -647,16 +742,28 @@ for t in $TARGETS; do
 	log "target $t: $URL"
 	if [[ "$WARMUP" != 0 && "$WARMUP" != 0s ]]; then
 		log "target $t: warm-up $WARMUP, 64 connections"
-		run_wrk "$URL" 64 "$WARMUP" "$TMP/$t-warmup.txt"
+		if [[ "$t" == *-h2 ]]; then
+			run_h2load "$URL" 64 "$WARMUP" "$TMP/$t-warmup.txt"
+		else
+			run_wrk "$URL" 64 "$WARMUP" "$TMP/$t-warmup.txt"
+		fi
 	fi
 	for c in "${CONN_LIST[@]}"; do
 		wait_quiet
 		log "target $t: $c connection(s), $DURATION"
 		cpu_sample
-		run_wrk "$URL" "$c" "$DURATION" "$TMP/$t-$c.txt"
+		if [[ "$t" == *-h2 ]]; then
+			run_h2load "$URL" "$c" "$DURATION" "$TMP/$t-$c.txt"
+		else
+			run_wrk "$URL" "$c" "$DURATION" "$TMP/$t-$c.txt"
+		fi
 		other_cpu
 		OTHER["$t:$c"]="$OTHER_PCT"
-		parse_wrk "$TMP/$t-$c.txt" "$t:$c"
+		if [[ "$t" == *-h2 ]]; then
+			parse_h2load "$TMP/$t-$c.txt" "$t:$c"
+		else
+			parse_wrk "$TMP/$t-$c.txt" "$t:$c"
+		fi
 		RSS["$t:$c"]="$(rss_mib "$PROC_NAME")"
 		log "target $t: $c conn: ${RPS[$t:$c]} req/s, p50 ${P50[$t:$c]} ms, p99 ${P99[$t:$c]} ms, errors ${ERRS[$t:$c]}, RSS ${RSS[$t:$c]} MiB, other CPU ${OTHER[$t:$c]}%"
 		if [[ "$PROC_NAME" != backend ]] && ! group_alive "${PIDS[$PROC_NAME]}"; then
@@ -698,7 +805,12 @@ report() {
 		for c in "${CONN_LIST[@]}"; do
 			key="$t:$c"
 			[[ -n "${RPS[$key]:-}" ]] || continue
-			nginx="${RPS[nginx:$c]:-}"
+			# HTTPS rows compare with nginx over the same protocol.
+			case "$t" in
+			*-tls) nginx="${RPS[nginx-tls:$c]:-}" ;;
+			*-h2) nginx="${RPS[nginx-h2:$c]:-}" ;;
+			*) nginx="${RPS[nginx:$c]:-}" ;;
+			esac
 			if [[ "$nginx" =~ ^[0-9]+$ && "$nginx" -gt 0 && "${RPS[$key]}" =~ ^[0-9]+$ ]]; then
 				ratio="$(awk -v a="${RPS[$key]}" -v b="$nginx" 'BEGIN { printf "%.2f", a / b }')"
 			else
@@ -709,7 +821,8 @@ report() {
 	done
 	echo
 	echo "RSS: VmRSS summed over the target's processes (nginx master + workers; the backend for \`direct\`), read right after each run."
-	echo "errors: non-2xx/3xx responses plus socket errors reported by wrk."
+	echo "errors: non-2xx/3xx responses plus socket errors reported by wrk (h2load: failed plus errored requests)."
+	echo "HTTPS rows (-tls: HTTP/1.1 with wrk; -h2: HTTP/2 with h2load, one stream per connection, no percentiles) compare with nginx over the same protocol and certificate."
 	echo "other CPU %: share of all CPUs used during the run by processes that are not the backend, the proxy or wrk; above ~5 the row is disturbed, run again."
 	if ((${#SKIPPED[@]})); then
 		echo

@@ -13,6 +13,7 @@ import (
 // serveConfig holds the flags of `portico serve` (SPEC 1).
 type serveConfig struct {
 	ProxyAddr      string
+	ProxyTLSAddr   string
 	AdminAddr      string
 	DataDir        string
 	Store          string
@@ -39,6 +40,7 @@ func parseServeFlags(args []string, getenv func(string) string) (*serveConfig, e
 	c := &serveConfig{}
 	var networks, maxBody string
 	fs.StringVar(&c.ProxyAddr, "proxy-addr", ":8080", "where API traffic is served (HTTP)")
+	fs.StringVar(&c.ProxyTLSAddr, "proxy-tls-addr", ":8443", "where API traffic is served over TLS (HTTP/1.1 and HTTP/2 by ALPN); off disables")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9180", "admin API and health check address")
 	fs.StringVar(&c.DataDir, "data-dir", "./portico-data", "the embedded store and other local state")
 	fs.StringVar(&c.Store, "store", "", "configuration store: empty for embedded SQLite in --data-dir")

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/admin"
+	"github.com/portico-gw/portico/internal/certs"
 	"github.com/portico-gw/portico/internal/clientip"
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/h1"
@@ -36,6 +37,7 @@ import (
 	"github.com/portico-gw/portico/internal/snapshot"
 	"github.com/portico-gw/portico/internal/store"
 	"github.com/portico-gw/portico/internal/store/sqlite"
+	"github.com/portico-gw/portico/internal/tlsfront"
 	"github.com/portico-gw/portico/internal/upstream"
 )
 
@@ -175,6 +177,19 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		checks.OnChange = func(c health.Change) { metrics.NodeStateChanged(c.Channel, c.To.String()) }
 	}
 	snaps.SetHealth(checks)
+	tlsOn := cfg.ProxyTLSAddr != "off" && cfg.ProxyTLSAddr != ""
+	if tlsOn {
+		def, outcome, err := certs.LoadOrCreateDefault(cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("the default TLS certificate in %s: %w", cfg.DataDir, err)
+		}
+		if outcome.Replaced != nil {
+			log.Warn("the default TLS certificate was unusable and has been generated again", "reason", outcome.Replaced)
+		} else if outcome.Created {
+			log.Info("generated the default TLS certificate (self-signed)", "dir", cfg.DataDir)
+		}
+		snaps.SetDefaultCertificate(def)
+	}
 	if err := snaps.Refresh(ctx); err != nil {
 		return fmt.Errorf("loading the configuration: %w", err)
 	}
@@ -220,9 +235,20 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--proxy-addr: %w", err)
 	}
+	var tlsLn net.Listener
+	if tlsOn {
+		if tlsLn, err = net.Listen("tcp", cfg.ProxyTLSAddr); err != nil {
+			proxyLn.Close()
+			return fmt.Errorf("--proxy-tls-addr: %w", err)
+		}
+		px.SetHTTPSPort(tlsLn.Addr().(*net.TCPAddr).Port)
+	}
 	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
 	if err != nil {
 		proxyLn.Close()
+		if tlsLn != nil {
+			tlsLn.Close()
+		}
 		return fmt.Errorf("--admin-addr: %w", err)
 	}
 
@@ -238,8 +264,16 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		WriteTimeout:      adminTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 	}
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	go func() { errs <- proxySrv.Serve(proxyLn) }()
+	var front *tlsfront.Front
+	tlsAddr := "off"
+	if tlsLn != nil {
+		front = tlsfront.New(proxySrv, certs.ServerConfig(snaps.GetCertificate),
+			tlsfront.Options{IdleTimeout: cfg.IdleTimeout, ReadTimeout: cfg.ReadTimeout, Log: log})
+		go func() { errs <- front.Serve(tlsLn) }()
+		tlsAddr = tlsLn.Addr().String()
+	}
 	go func() {
 		if err := adminSrv.Serve(adminLn); !errors.Is(err, http.ErrServerClosed) {
 			errs <- err
@@ -247,7 +281,7 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 	}()
 	ready.Store(true)
 	log.Info("portico serving", "version", versionString(), "proxy_addr", proxyLn.Addr().String(),
-		"admin_addr", adminLn.Addr().String(), "networks", strings.Join(cfg.Networks, ","))
+		"proxy_tls_addr", tlsAddr, "admin_addr", adminLn.Addr().String(), "networks", strings.Join(cfg.Networks, ","))
 
 	select {
 	case err := <-errs:
@@ -258,8 +292,22 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 	log.Info("draining", "timeout", drain.String())
 	shutCtx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
+	// HTTP/2 clients are told to go away while the engine drains; their
+	// streams still in flight are the engine's exchanges, so both end
+	// together.
+	frontDone := make(chan error, 1)
+	go func() {
+		if front != nil {
+			frontDone <- front.Shutdown(shutCtx)
+			return
+		}
+		frontDone <- nil
+	}()
 	if err := proxySrv.Shutdown(shutCtx); err != nil {
 		log.Warn("drain ended before every request finished", "error", err)
+	}
+	if err := <-frontDone; err != nil {
+		log.Warn("drain of HTTP/2 connections ended before every stream finished", "error", err)
 	}
 	_ = adminSrv.Shutdown(shutCtx)
 	log.Info("stopped")

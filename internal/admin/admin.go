@@ -138,6 +138,12 @@ func (s *server) routes() {
 	m.HandleFunc("POST /api/v1/plugins/{id}/bindings", s.bindPlugin)
 	m.HandleFunc("DELETE /api/v1/plugins/{id}/bindings/{bid}", s.unbindPlugin)
 
+	m.HandleFunc("POST /api/v1/certificates", s.createCertificate)
+	m.HandleFunc("GET /api/v1/certificates", s.listCertificates)
+	m.HandleFunc("GET /api/v1/certificates/{id}", s.getCertificate)
+	m.HandleFunc("PUT /api/v1/certificates/{id}", s.updateCertificate)
+	m.HandleFunc("DELETE /api/v1/certificates/{id}", s.deleteCertificate)
+
 	m.HandleFunc("POST /api/v1/keys", s.createKey)
 	m.HandleFunc("GET /api/v1/keys", s.listKeys)
 	m.HandleFunc("GET /api/v1/keys/{id}", s.getKey)

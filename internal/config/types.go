@@ -121,6 +121,12 @@ type Service struct {
 type Domain struct {
 	Host        string `json:"host"`
 	Environment string `json:"environment,omitempty"`
+	// CertificateID names the certificate the TLS port serves for the
+	// host (empty: chosen by the host's name, see Certificate).
+	CertificateID string `json:"certificate_id,omitempty"`
+	// ForceHTTPS redirects plain-HTTP requests for the host to https
+	// with 308.
+	ForceHTTPS bool `json:"force_https,omitempty"`
 }
 
 // API is one operation of a service: how it is called (frontend) and where it
@@ -234,4 +240,6 @@ type State struct {
 	// Applications and the APIs they may call.
 	Apps        []App
 	AppBindings []AppBinding
+	// Certificates, keys included, served on the TLS port.
+	Certificates []Certificate
 }

@@ -174,6 +174,9 @@ func ValidateService(s *Service) error {
 		if seenHost[host] {
 			return fieldErr(f+".host", "repeats %s", host)
 		}
+		if d.CertificateID != "" && !isCertificateID(d.CertificateID) {
+			return fieldErr(f+".certificate_id", "must be a certificate id (cert-…)")
+		}
 		seenHost[host] = true
 		s.Domains[i].Host = host
 	}
@@ -467,6 +470,19 @@ func isDNSName(s string) bool {
 	// mistyped IPv4 address such as 10.0.0.256, which would otherwise pass
 	// here and fail only when dialled.
 	return !numeric
+}
+
+// isCertificateID reports whether s has the shape of a certificate id.
+func isCertificateID(s string) bool {
+	if !strings.HasPrefix(s, "cert-") || len(s) > 64 {
+		return false
+	}
+	for _, r := range s[5:] {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return len(s) > 5
 }
 
 // isToken reports whether s is a valid HTTP header name.

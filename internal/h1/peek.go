@@ -8,8 +8,8 @@ import (
 
 // Peeker looks at a connection's socket without blocking and without
 // consuming anything: is there data, or has the peer closed? It answers for
-// TCP connections (TLS ones through their TCP connection); for others it
-// always reports "nothing there".
+// socket connections, TCP or Unix (TLS ones through their socket); for
+// others it always reports "nothing there".
 type Peeker struct {
 	raw syscall.RawConn
 	fn  func(fd uintptr) bool
@@ -23,11 +23,11 @@ func (p *Peeker) Init(c net.Conn) {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
-	tcp, ok := c.(*net.TCPConn)
+	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return
 	}
-	raw, err := tcp.SyscallConn()
+	raw, err := sc.SyscallConn()
 	if err != nil {
 		return
 	}

@@ -76,14 +76,32 @@ var (
 	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 8<<10) }}
 )
 
-// Serve accepts connections on ln until it is closed or Shutdown is called.
-func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
+// init makes the maps; s.mu must be held.
+func (s *Server) init() {
 	if s.listeners == nil {
 		s.listeners = map[net.Listener]struct{}{}
 		s.conns = map[*conn]struct{}{}
 		s.hijacked = map[net.Conn]struct{}{}
 	}
+}
+
+// ServeConn serves one connection accepted elsewhere (a TLS handshake
+// done by the TLS front end, a bridged HTTP/2 stream) until it closes.
+// Shutdown drains it like the connections of Serve; one handed over while
+// shutting down is served one exchange, answered with Connection: close.
+func (s *Server) ServeConn(nc net.Conn) {
+	c := &conn{s: s, nc: nc, tls: isTLS(nc)}
+	s.mu.Lock()
+	s.init()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	c.serve()
+}
+
+// Serve accepts connections on ln until it is closed or Shutdown is called.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	s.init()
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
 	var backoff time.Duration
@@ -106,7 +124,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		backoff = 0
 		c := &conn{s: s, nc: nc}
-		_, c.tls = nc.(*tls.Conn)
+		c.tls = isTLS(nc)
 		s.mu.Lock()
 		if s.shutting.Load() {
 			s.mu.Unlock()
@@ -117,6 +135,19 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		go c.serve()
 	}
+}
+
+// TLSMarker is implemented by connections that carry a request received
+// over TLS although they are not a *tls.Conn themselves (the HTTP/2 front
+// end hands its streams to this engine over such connections).
+type TLSMarker interface{ ViaTLS() bool }
+
+func isTLS(nc net.Conn) bool {
+	if _, ok := nc.(*tls.Conn); ok {
+		return true
+	}
+	m, ok := nc.(TLSMarker)
+	return ok && m.ViaTLS()
 }
 
 // Shutdown stops accepting, closes idle connections, lets exchanges in

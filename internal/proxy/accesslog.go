@@ -190,7 +190,7 @@ func (l *AccessLog) Log(hx *h1.Exchange, x *exchange) {
 	b = appendField(b, "method", b2s(hx.Req.Method))
 	b = appendField(b, "uri", b2s(hx.Req.Target))
 	scheme := "http"
-	if hx.IsTLS() {
+	if x.tls {
 		scheme = "https"
 	}
 	b = appendField(b, "scheme", scheme)

@@ -56,6 +56,7 @@ func (p *Proxy) clientIP(hx *h1.Exchange, st *reqState) netip.Addr {
 	if !p.clients.Trusted(peer) {
 		return peer
 	}
+	st.x.peerTrusted = true
 	st.xff = st.xff[:0]
 	for i := range hx.Req.Fields {
 		if f := &hx.Req.Fields[i]; f.Is("x-forwarded-for") {

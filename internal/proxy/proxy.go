@@ -60,6 +60,10 @@ type Proxy struct {
 	quota   ratelimit.Quota
 	metrics *observe.Metrics
 	tracer  *observe.Tracer
+	// httpsPort is what follows the host in the redirects of force_https
+	// domains: ":port", or ":" for 443 (trimmed); "" when there is no TLS
+	// port, and force_https does nothing.
+	httpsPort string
 }
 
 // Options configures a Proxy.
@@ -91,8 +95,9 @@ func New(o Options) *Proxy {
 		o.Limiter = ratelimit.NewLocal()
 	}
 	q, _ := o.Limiter.(ratelimit.Quota)
-	return &Proxy{src: o.Source, log: o.Log, ids: newIDGen(), acc: o.AccessLog, maxBody: o.MaxBody,
+	px := &Proxy{src: o.Source, log: o.Log, ids: newIDGen(), acc: o.AccessLog, maxBody: o.MaxBody,
 		clients: o.TrustedProxies, limiter: o.Limiter, quota: q, metrics: o.Metrics, tracer: o.Tracer}
+	return px
 }
 
 // DefaultMaxBody is the request body limit when none is configured.
@@ -121,6 +126,11 @@ type exchange struct {
 	retries      int
 	// reject is why the gateway refused the request (observe.Reject*).
 	reject string
+	// peerTrusted: the peer is a trusted proxy (--trusted-proxies).
+	peerTrusted bool
+	// tls: the client reached the gateway over TLS, directly or through a
+	// trusted proxy that says so in X-Forwarded-Proto.
+	tls bool
 }
 
 // reqState is the scratch space of one request, pooled so that serving a
@@ -186,6 +196,7 @@ func (p *Proxy) ServeH1(hx *h1.Exchange) {
 	x.reqID = p.requestID(hx.Req.Fields, st.idBuf[:0])
 	x.host = normalizeHost(hx.Req.Host, st.hostBuf[:0])
 	x.clientIP = p.clientIP(hx, st)
+	x.tls = hx.IsTLS() || x.peerTrusted && forwardedHTTPS(hx.Req.Fields)
 	st.trace.on = false
 	if p.tracer != nil {
 		tid, sid, sampled, ok := parentTrace(hx.Req.Fields)
@@ -227,6 +238,57 @@ func (p *Proxy) observe(hx *h1.Exchange, x *exchange) {
 	}
 }
 
+// SetHTTPSPort tells the proxy the TLS port, for the redirects of
+// force_https domains; call it before serving.
+func (p *Proxy) SetHTTPSPort(port int) {
+	if port == 443 {
+		p.httpsPort = ":"
+		return
+	}
+	p.httpsPort = ":" + strconv.Itoa(port)
+}
+
+// forwardedHTTPS reports whether X-Forwarded-Proto says https (the last
+// value, the one the nearest proxy set).
+func forwardedHTTPS(fields []h1.Field) bool {
+	https := false
+	for i := range fields {
+		if f := &fields[i]; f.Is("x-forwarded-proto") {
+			v := f.Value
+			if j := bytes.LastIndexByte(v, ','); j >= 0 {
+				v = v[j+1:]
+			}
+			https = h1.EqualLower(bytes.TrimSpace(v), "https")
+		}
+	}
+	return https
+}
+
+var hdrLocation = []byte("Location")
+
+// redirectHTTPS answers a plain-HTTP request for a force_https domain with
+// 308 to the same target on the TLS port: 308 keeps the method and body.
+func (p *Proxy) redirectHTTPS(hx *h1.Exchange, x *exchange) {
+	loc := make([]byte, 0, 16+len(x.host)+len(p.httpsPort)+len(hx.Req.Path)+len(hx.Req.Query))
+	loc = append(loc, "https://"...)
+	loc = append(loc, x.host...)
+	if p.httpsPort != ":" {
+		loc = append(loc, p.httpsPort...)
+	}
+	loc = append(loc, hx.Req.Path...)
+	if hx.Req.HasQuery {
+		loc = append(loc, '?')
+		loc = append(loc, hx.Req.Query...)
+	}
+	x.errMsg = "redirected to https (force_https)"
+	hx.StartResponse(308, nil)
+	w := hx.W()
+	h1.WriteField(w, hdrLocation, loc)
+	h1.WriteField(w, hdrRequestID, x.reqID)
+	hx.EndHead(0, false)
+	_ = hx.Finish(nil)
+}
+
 // RejectH1 answers a request that could not be read.
 func (p *Proxy) RejectH1(hx *h1.Exchange, err *h1.Error) {
 	x := exchange{start: time.Now(), reqID: p.ids.append(nil), errMsg: err.Msg}
@@ -263,6 +325,10 @@ func (p *Proxy) serve(hx *h1.Exchange, st *reqState) {
 		p.fail(hx, x, 400, "malformed request path")
 		return
 	}
+	if !x.tls && p.httpsPort != "" && s.ForceHTTPS(b2s(x.host)) {
+		p.redirectHTTPS(hx, x)
+		return
+	}
 	m := &st.m
 	api, rest, res := s.Lookup(b2s(x.host), b2s(req.Method), b2s(path), m)
 	switch res {
@@ -280,7 +346,7 @@ func (p *Proxy) serve(hx *h1.Exchange, st *reqState) {
 		st.hreq.env = api.EnvPrefix // the route was chosen by a /<env> prefix
 	}
 	scheme := snapshot.ProtoHTTP
-	if hx.IsTLS() {
+	if x.tls {
 		scheme = snapshot.ProtoHTTPS
 	}
 	if api.Protocols&scheme == 0 {
@@ -623,7 +689,7 @@ func (p *Proxy) appendHead(b []byte, hx *h1.Exchange, st *reqState, node *snapsh
 	}
 	b = appendClientIP(b, hx.RemoteAddr())
 	b = append(b, "\r\nX-Forwarded-Proto: "...)
-	if hx.IsTLS() {
+	if st.x.tls {
 		b = append(b, "https"...)
 	} else {
 		b = append(b, "http"...)

@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +56,28 @@ func (m *Manager) SetStats(s *observe.Stats) { m.builder.Stats = s }
 // SetHealth gives the builder the owner of the active health checkers;
 // call it before the first Refresh.
 func (m *Manager) SetHealth(h *health.Monitor) { m.builder.Health = h }
+
+// SetDefaultCertificate gives the builder the certificate served to TLS
+// clients whose SNI matches none; call it before the first Refresh.
+func (m *Manager) SetDefaultCertificate(c *tls.Certificate) { m.builder.DefaultCert = c }
+
+// GetCertificate chooses the certificate of a TLS handshake from the
+// served snapshot, so that a certificate change applies to the next
+// handshake (for tls.Config.GetCertificate).
+func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	s := m.current.Load()
+	if s == nil || s.Certs == nil {
+		if m.builder.DefaultCert != nil {
+			return m.builder.DefaultCert, nil
+		}
+		return nil, errors.New("no certificate yet")
+	}
+	c := s.Certs.Get(hello.ServerName)
+	if c == nil {
+		return nil, fmt.Errorf("no certificate for %q", hello.ServerName)
+	}
+	return c, nil
+}
 
 // SetJWTKeys gives the builder the owner of JWKS documents; call it before
 // the first Refresh.

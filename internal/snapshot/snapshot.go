@@ -6,6 +6,7 @@
 package snapshot
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sort"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/balancer"
+	"github.com/portico-gw/portico/internal/certs"
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/health"
 	"github.com/portico-gw/portico/internal/observe"
@@ -42,6 +44,8 @@ type Snapshot struct {
 	Keys map[string]*KeyPair
 	// Apps holds the applications by app_key.
 	Apps map[string]*AppKey
+	// Certs chooses the certificate of a TLS handshake by SNI.
+	Certs *certs.Index
 
 	envs    map[string]*router.Table // default host, by environment
 	domains map[string]*domain       // custom domains, lower-case host
@@ -59,6 +63,15 @@ type Problem struct {
 type domain struct {
 	env    string                   // "" when the path names the environment
 	tables map[string]*router.Table // by environment
+	// forceHTTPS: plain-HTTP requests are redirected to https.
+	forceHTTPS bool
+}
+
+// ForceHTTPS reports whether plain-HTTP requests for host (lower case,
+// without port) are redirected to https.
+func (s *Snapshot) ForceHTTPS(host string) bool {
+	d, ok := s.domains[host]
+	return ok && d.forceHTTPS
 }
 
 // API is one served API, compiled.
@@ -238,7 +251,12 @@ type Builder struct {
 	Stats *observe.Stats
 	// Health owns the nodes' active checkers (nil: none run).
 	Health *health.Monitor
-	prev   *Snapshot
+	// DefaultCert is served to TLS clients whose SNI matches no
+	// certificate (nil: such handshakes fail).
+	DefaultCert *tls.Certificate
+	prev        *Snapshot
+	// parsed caches certificates parsed by earlier builds, by id.
+	parsed map[string]parsedCert
 }
 
 // Build compiles st. An API that fails to compile is left out and listed in
@@ -317,7 +335,7 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 				host := strings.ToLower(d.Host)
 				if domainRoutes[host] == nil {
 					domainRoutes[host] = map[string][]router.Route{}
-					s.domains[host] = &domain{env: d.Environment, tables: map[string]*router.Table{}}
+					s.domains[host] = &domain{env: d.Environment, tables: map[string]*router.Table{}, forceHTTPS: d.ForceHTTPS}
 				}
 				domainRoutes[host][p.Environment] = append(domainRoutes[host][p.Environment], r)
 			}
@@ -329,7 +347,7 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 		for _, d := range p.Service.Domains {
 			host := strings.ToLower(d.Host)
 			if s.domains[host] == nil {
-				s.domains[host] = &domain{env: d.Environment, tables: map[string]*router.Table{}}
+				s.domains[host] = &domain{env: d.Environment, tables: map[string]*router.Table{}, forceHTTPS: d.ForceHTTPS}
 			}
 		}
 	}
@@ -342,6 +360,7 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 		}
 	}
 	sort.Slice(s.Problems, func(i, j int) bool { return s.Problems[i].APIID < s.Problems[j].APIID })
+	s.Certs = b.certIndex(st)
 
 	// Every channel keeps its clients, used by an API or not: its active
 	// checks probe through them.
@@ -368,6 +387,44 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 	b.Health.Sync(checks)
 	b.prev = s
 	return s
+}
+
+// parsedCert is a certificate parsed by an earlier build; it is used again
+// while the stored row is unchanged.
+type parsedCert struct {
+	updated time.Time
+	p       *certs.Parsed
+}
+
+// certIndex compiles the certificates and the custom domains that name
+// one. A stored certificate that no longer parses (it was validated when
+// saved) is left out, and its hosts get another certificate or the default.
+func (b *Builder) certIndex(st *config.State) *certs.Index {
+	parsed := make(map[string]parsedCert, len(st.Certificates))
+	byID := make(map[string]*certs.Parsed, len(st.Certificates))
+	for i := range st.Certificates {
+		c := &st.Certificates[i]
+		pc, ok := b.parsed[c.ID]
+		if !ok || !pc.updated.Equal(c.UpdatedAt) {
+			p, err := certs.Parse(c.CertPEM, c.KeyPEM)
+			if err != nil {
+				continue
+			}
+			pc = parsedCert{updated: c.UpdatedAt, p: p}
+		}
+		parsed[c.ID] = pc
+		byID[c.ID] = pc.p
+	}
+	b.parsed = parsed
+	domains := map[string]string{}
+	for _, p := range st.Published {
+		for _, d := range p.Service.Domains {
+			if d.CertificateID != "" {
+				domains[strings.ToLower(d.Host)] = d.CertificateID
+			}
+		}
+	}
+	return certs.NewIndex(byID, domains, b.DefaultCert)
 }
 
 // probe returns the active check of node n: a GET of the policy's path

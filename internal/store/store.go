@@ -45,6 +45,9 @@ type Store interface {
 	DeleteChannel(ctx context.Context, id string) error
 	ChannelBindings(ctx context.Context, id string) ([]config.ChannelBinding, error)
 
+	// CreateService and UpdateService fail with an InvalidError on field
+	// "domains[i].certificate_id" when a domain names a certificate that
+	// does not exist.
 	CreateService(ctx context.Context, s *config.Service) error
 	GetService(ctx context.Context, id string) (*config.Service, error)
 	ListServices(ctx context.Context, p Page) ([]config.Service, int, error)
@@ -136,6 +139,18 @@ type Store interface {
 	// AppBindings lists the applications bound to an API.
 	AppBindings(ctx context.Context, serviceID, apiID string) ([]config.AppBinding, error)
 	UnbindApp(ctx context.Context, serviceID, apiID, bindingID string) error
+
+	// CreateCertificate stores a validated certificate (id "cert-…";
+	// ConflictError on field "name" for a duplicate name).
+	CreateCertificate(ctx context.Context, c *config.Certificate) error
+	// GetCertificate returns a certificate, key included.
+	GetCertificate(ctx context.Context, id string) (*config.Certificate, error)
+	ListCertificates(ctx context.Context, p Page) ([]config.Certificate, int, error)
+	// UpdateCertificate replaces name, chain and key.
+	UpdateCertificate(ctx context.Context, c *config.Certificate) error
+	// DeleteCertificate fails with a ConflictError whose details are the
+	// []config.CertificateUse of the custom domains that name it.
+	DeleteCertificate(ctx context.Context, id string) error
 
 	// AdminToken returns the stored admin token ("" when none).
 	AdminToken(ctx context.Context) (string, error)

@@ -486,7 +486,7 @@ func diffStartPortico(tb testing.TB, backend string) *diffPortico {
 
 func (p *diffPortico) launch(tb testing.TB) error {
 	p.proxyAddr, p.adminAddr = diffFreeAddr(tb), diffFreeAddr(tb)
-	p.cmd = exec.Command(binary, "serve", "--proxy-addr", p.proxyAddr, "--admin-addr", p.adminAddr,
+	p.cmd = exec.Command(binary, "serve", "--proxy-addr", p.proxyAddr, "--proxy-tls-addr", "off", "--admin-addr", p.adminAddr,
 		"--data-dir", p.dataDir, "--access-log", "off", "--read-timeout", "5s", "--idle-timeout", "5s",
 		"--drain-timeout", "1s")
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out

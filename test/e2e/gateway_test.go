@@ -36,6 +36,7 @@ type gateway struct {
 	env     []string // extra environment, e.g. PORTICO_ADMIN_TOKEN=x
 
 	proxyAddr string
+	tlsAddr   string // the TLS port (HTTP/1.1 and HTTP/2)
 	adminAddr string
 	token     string // the admin token read after each start
 
@@ -94,7 +95,7 @@ func (g *gateway) Start() {
 	}
 	for attempt := 0; attempt < bindAttempts; attempt++ {
 		if g.proxyAddr == "" || attempt > 0 {
-			g.proxyAddr, g.adminAddr = freeAddr(g.t), freeAddr(g.t)
+			g.proxyAddr, g.adminAddr, g.tlsAddr = freeAddr(g.t), freeAddr(g.t), freeAddr(g.t)
 		}
 		err := g.launch()
 		if err == nil {
@@ -113,6 +114,7 @@ var errPortTaken = errors.New("port taken")
 func (g *gateway) launch() error {
 	args := append([]string{"serve",
 		"--proxy-addr", g.proxyAddr,
+		"--proxy-tls-addr", g.tlsAddr,
 		"--admin-addr", g.adminAddr,
 		"--data-dir", g.dataDir,
 		"--access-log", "off",

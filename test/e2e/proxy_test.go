@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -86,48 +87,59 @@ func TestWebSocketEcho(t *testing.T) {
 	x.Protocol = "websocket"
 	g.admin.publishedService("ws", x)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, resp, err := websocket.Dial(ctx, "ws://"+g.proxyAddr+"/ws", nil)
-	if err != nil {
-		t.Fatalf("dialing through the gateway: %v", err)
-	}
-	defer c.CloseNow()
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake answered %d", resp.StatusCode)
-	}
-	c.SetReadLimit(1 << 20)
+	// ws on the plain port, wss on the TLS port (HTTP/1.1 by ALPN).
+	for _, scheme := range []string{"ws", "wss"} {
+		t.Run(scheme, func(t *testing.T) {
+			url, opts := "ws://"+g.proxyAddr+"/ws", (*websocket.DialOptions)(nil)
+			if scheme == "wss" {
+				url = "wss://" + g.tlsAddr + "/ws"
+				opts = &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{
+					TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}} //nolint:gosec // the default certificate
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, resp, err := websocket.Dial(ctx, url, opts)
+			if err != nil {
+				t.Fatalf("dialing through the gateway: %v", err)
+			}
+			defer c.CloseNow()
+			if resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("handshake answered %d", resp.StatusCode)
+			}
+			c.SetReadLimit(1 << 20)
 
-	typ, msg, err := c.Read(ctx)
-	if err != nil || typ != websocket.MessageText || string(msg) != "hello from the backend" {
-		t.Fatalf("first message from the backend: %v %q %v", typ, msg, err)
-	}
-	big := make([]byte, 100<<10)
-	rand.NewChaCha8([32]byte{8}).Read(big)
-	msgs := []struct {
-		typ  websocket.MessageType
-		data []byte
-	}{
-		{websocket.MessageText, []byte("one")},
-		{websocket.MessageText, []byte("two")},
-		{websocket.MessageBinary, []byte{0, 1, 2, 255}},
-		{websocket.MessageText, []byte(strings.Repeat("x", 70000))},
-		{websocket.MessageBinary, big},
-	}
-	for i, m := range msgs {
-		if err := c.Write(ctx, m.typ, m.data); err != nil {
-			t.Fatalf("message %d: write: %v", i, err)
-		}
-		typ, got, err := c.Read(ctx)
-		if err != nil {
-			t.Fatalf("message %d: read: %v", i, err)
-		}
-		if typ != m.typ || !bytes.Equal(got, append([]byte("echo:"), m.data...)) {
-			t.Fatalf("message %d: echo differs (type %v, %d bytes)", i, typ, len(got))
-		}
-	}
-	if err := c.Close(websocket.StatusNormalClosure, "done"); err != nil {
-		t.Errorf("closing: %v", err)
+			typ, msg, err := c.Read(ctx)
+			if err != nil || typ != websocket.MessageText || string(msg) != "hello from the backend" {
+				t.Fatalf("first message from the backend: %v %q %v", typ, msg, err)
+			}
+			big := make([]byte, 100<<10)
+			rand.NewChaCha8([32]byte{8}).Read(big)
+			msgs := []struct {
+				typ  websocket.MessageType
+				data []byte
+			}{
+				{websocket.MessageText, []byte("one")},
+				{websocket.MessageText, []byte("two")},
+				{websocket.MessageBinary, []byte{0, 1, 2, 255}},
+				{websocket.MessageText, []byte(strings.Repeat("x", 70000))},
+				{websocket.MessageBinary, big},
+			}
+			for i, m := range msgs {
+				if err := c.Write(ctx, m.typ, m.data); err != nil {
+					t.Fatalf("message %d: write: %v", i, err)
+				}
+				typ, got, err := c.Read(ctx)
+				if err != nil {
+					t.Fatalf("message %d: read: %v", i, err)
+				}
+				if typ != m.typ || !bytes.Equal(got, append([]byte("echo:"), m.data...)) {
+					t.Fatalf("message %d: echo differs (type %v, %d bytes)", i, typ, len(got))
+				}
+			}
+			if err := c.Close(websocket.StatusNormalClosure, "done"); err != nil {
+				t.Errorf("closing: %v", err)
+			}
+		})
 	}
 }
 

@@ -208,6 +208,24 @@ var migrations = []migration{
 			`CREATE INDEX app_bindings_api ON app_bindings (service_id, api_id)`,
 		},
 	},
+	{
+		name: "certificates",
+		stmts: []string{
+			`CREATE TABLE certificates (
+				seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+				id         TEXT NOT NULL UNIQUE,
+				name       TEXT NOT NULL UNIQUE,
+				created_at INTEGER NOT NULL,
+				body       TEXT NOT NULL
+			)`,
+			`CREATE INDEX certificates_order ON certificates (created_at, seq)`,
+			// The certificate a custom domain names (NULL: chosen by the
+			// host's name). The foreign key is a backstop behind
+			// DeleteCertificate's own check.
+			`ALTER TABLE service_domains ADD COLUMN certificate_id TEXT REFERENCES certificates (id)`,
+			`CREATE INDEX service_domains_certificate ON service_domains (certificate_id)`,
+		},
+	},
 }
 
 // migrate brings the database up to the newest schema this binary knows. Each

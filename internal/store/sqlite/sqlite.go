@@ -7,23 +7,23 @@
 // a check made inside a write transaction (a name is free, a route does not
 // collide) still holds when it commits. Reads use a separate pool and, in WAL
 // mode, never wait for the writer.
+//
+// The logic of the objects is shared with the PostgreSQL store
+// (store/sqlshared); this package keeps the file, the transactions and the
+// migrations.
 package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
-	"time"
 
-	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/store"
+	"github.com/portico-gw/portico/internal/store/sqlshared"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -37,11 +37,29 @@ const FileName = "portico.db"
 const readConns = 4
 
 // Store is the SQLite implementation of store.Store. It is safe for
-// concurrent use.
+// concurrent use. The methods of the objects (channels, services, ...) are
+// those of the embedded sqlshared.Store, run in the transactions of this
+// one.
 type Store struct {
+	*sqlshared.Store
 	w       *sql.DB // one connection: every write transaction, in turn
 	r       *sql.DB // read-only connections
 	changed chan struct{}
+}
+
+// dialect is the SQL of the shared code that SQLite spells its own way.
+var dialect = sqlshared.Dialect{
+	Binary: `COLLATE BINARY`,
+	// json_each looks inside the JSON array of a release's APIs.
+	ServedChannelBindings: `
+		SELECT e.service_id, s.name,
+		       json_extract(a.value, '$.id'), json_extract(a.value, '$.name'), e.environment
+		FROM environments e
+		JOIN services s ON s.id = e.service_id
+		JOIN releases r ON r.service_id = e.service_id AND r.version = e.version
+		JOIN json_each(r.apis) a
+		WHERE json_extract(a.value, '$.backend.type') = 'channel'
+		  AND json_extract(a.value, '$.backend.channel_id') = ?`,
 }
 
 var _ store.Store = (*Store)(nil)
@@ -96,7 +114,9 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	return &Store{w: w, r: r, changed: make(chan struct{}, 1)}, nil
+	s := &Store{w: w, r: r, changed: make(chan struct{}, 1)}
+	s.Store = sqlshared.New(s.write, s.read, dialect)
+	return s, nil
 }
 
 // dsn builds a modernc.org/sqlite data source name. The path goes in a file:
@@ -133,7 +153,7 @@ func (s *Store) Revision(ctx context.Context) (int64, error) {
 // write runs fn in a write transaction that also bumps the revision, and
 // signals Changed once it has committed. An error from fn rolls everything
 // back, the revision included.
-func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+func (s *Store) write(ctx context.Context, op string, fn sqlshared.TxFunc) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return internal(op, err)
@@ -144,7 +164,7 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error)
 	if _, err := tx.ExecContext(ctx, `UPDATE revision SET value = value + 1 WHERE id = 1`); err != nil {
 		return internal(op, err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, sqlTx{tx}); err != nil {
 		return internal(op, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -159,13 +179,13 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *sql.Tx) error)
 
 // read runs fn in one read transaction: everything fn reads comes from the
 // same committed state.
-func (s *Store) read(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+func (s *Store) read(ctx context.Context, op string, fn sqlshared.TxFunc) error {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return internal(op, err)
 	}
 	defer tx.Rollback() // read-only: nothing to keep
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, sqlTx{tx}); err != nil {
 		return internal(op, err)
 	}
 	return nil
@@ -174,76 +194,10 @@ func (s *Store) read(ctx context.Context, op string, fn func(tx *sql.Tx) error) 
 // internal wraps database errors with the operation, and passes the store's
 // typed errors through untouched: callers map those to HTTP statuses.
 func internal(op string, err error) error {
-	var (
-		nf  *store.NotFoundError
-		cf  *store.ConflictError
-		inv *store.InvalidError
-	)
-	if errors.As(err, &nf) || errors.As(err, &cf) || errors.As(err, &inv) {
+	if sqlshared.Typed(err) {
 		return err
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)
-}
-
-// Load reads the channels and every served (service, environment) in one
-// read transaction, so the data plane never sees half of a write.
-func (s *Store) Load(ctx context.Context) (*config.State, error) {
-	st := &config.State{Channels: []config.Channel{}, Published: []config.Published{}}
-	err := s.read(ctx, "load", func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT value FROM revision WHERE id = 1`).Scan(&st.Revision); err != nil {
-			return err
-		}
-		chans, err := queryBodies[config.Channel](ctx, tx,
-			`SELECT body FROM channels ORDER BY created_at, seq`)
-		if err != nil {
-			return err
-		}
-		st.Channels = chans
-		if st.Plugins, err = loadPlugins(ctx, tx); err != nil {
-			return err
-		}
-		if st.Keys, err = queryBodies[config.Key](ctx, tx, `SELECT body FROM keys ORDER BY created_at, seq`); err != nil {
-			return err
-		}
-		if st.Plans, err = loadPlans(ctx, tx); err != nil {
-			return err
-		}
-		if st.Apps, err = queryBodies[config.App](ctx, tx, `SELECT body FROM apps ORDER BY created_at, seq`); err != nil {
-			return err
-		}
-		if st.AppBindings, err = queryBodies[config.AppBinding](ctx, tx, `SELECT body FROM app_bindings ORDER BY seq`); err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, `
-			SELECT e.environment, e.version, s.body, r.apis
-			FROM environments e
-			JOIN services s ON s.id = e.service_id
-			JOIN releases r ON r.service_id = e.service_id AND r.version = e.version
-			ORDER BY s.created_at, s.seq, e.environment`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var p config.Published
-			var svc, apis string
-			if err := rows.Scan(&p.Environment, &p.Version, &svc, &apis); err != nil {
-				return err
-			}
-			if err := json.Unmarshal([]byte(svc), &p.Service); err != nil {
-				return err
-			}
-			if err := json.Unmarshal([]byte(apis), &p.APIs); err != nil {
-				return err
-			}
-			st.Published = append(st.Published, p)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
 }
 
 // AdminToken returns the stored admin token, "" when none is stored.
@@ -259,98 +213,31 @@ func (s *Store) AdminToken(ctx context.Context) (string, error) {
 	return tok, nil
 }
 
-// SetAdminToken stores the admin token, replacing any previous one.
-func (s *Store) SetAdminToken(ctx context.Context, token string) error {
-	return s.write(ctx, "set admin token", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `
-			INSERT INTO meta (key, value) VALUES ('admin_token', ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, token)
-		return err
-	})
-}
+// sqlTx runs the shared code's statements in a database/sql transaction;
+// SQLite takes their ? placeholders as they are.
+type sqlTx struct{ tx *sql.Tx }
 
-// newID returns prefix followed by 16 random lower-case hex digits: 64 bits,
-// so ids of one kind do not collide in practice and reveal nothing about
-// how many objects exist.
-func newID(prefix string) string {
-	var b [8]byte
-	rand.Read(b[:]) // never fails (crypto/rand panics instead on a broken source)
-	return prefix + hex.EncodeToString(b[:])
-}
-
-// now is the time stamped on objects. Milliseconds are what the columns keep,
-// so an object reads back exactly as it was returned.
-func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
-
-func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
-
-// limits applies the list defaults: the admin API clamps large limits, the
-// store only replaces a missing one.
-func limits(p store.Page) (limit, offset int) {
-	limit, offset = p.Limit, p.Offset
-	if limit <= 0 {
-		limit = 20
+func (t sqlTx) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := t.tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
 	}
-	if offset < 0 {
-		offset = 0
-	}
-	return limit, offset
+	return res.RowsAffected()
 }
 
-// queryBodies decodes the JSON body column of each row into a T. The result
-// is never nil, so an empty list marshals as [] rather than null.
-func queryBodies[T any](ctx context.Context, tx *sql.Tx, query string, args ...any) ([]T, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
+func (t sqlTx) Query(ctx context.Context, query string, args ...any) (sqlshared.Rows, error) {
+	rows, err := t.tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []T{}
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, err
-		}
-		var v T
-		if err := json.Unmarshal([]byte(body), &v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return sqlRows{rows}, nil
 }
 
-// listPage reads one page of bodies and the total in the same transaction,
-// so the two agree. check, when set, runs first in that transaction (the
-// parent of the listed objects exists).
-func listPage[T any](ctx context.Context, s *Store, op string, check func(*sql.Tx) error, from string, p store.Page, args ...any) ([]T, int, error) {
-	limit, offset := limits(p)
-	var (
-		items []T
-		total int
-	)
-	err := s.read(ctx, op, func(tx *sql.Tx) error {
-		if check != nil {
-			if err := check(tx); err != nil {
-				return err
-			}
-		}
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) `+from, args...).Scan(&total); err != nil {
-			return err
-		}
-		var err error
-		items, err = queryBodies[T](ctx, tx,
-			`SELECT body `+from+` ORDER BY created_at, seq LIMIT ? OFFSET ?`,
-			append(args, limit, offset)...)
-		return err
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	return items, total, nil
+func (t sqlTx) QueryRow(ctx context.Context, query string, args ...any) sqlshared.Row {
+	return t.tx.QueryRowContext(ctx, query, args...)
 }
 
-func marshal(v any) (string, error) {
-	b, err := json.Marshal(v)
-	return string(b), err
-}
+// sqlRows drops the error of Close: Err reports what went wrong.
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { r.Rows.Close() }

@@ -78,73 +78,16 @@ func TestOpenOddDirectoryName(t *testing.T) {
 }
 
 func TestReopenKeepsData(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := channel("kept")
-	if err := s.CreateChannel(ctx, ch); err != nil {
-		t.Fatal(err)
-	}
-	svc := &config.Service{Name: "svc", Protocols: []string{"http"}, Domains: []config.Domain{{Host: "svc.example.com"}}}
-	if err := s.CreateService(ctx, svc); err != nil {
-		t.Fatal(err)
-	}
-	api := &config.API{ServiceID: svc.ID, Name: "a", Protocol: "http",
-		Frontend: config.Frontend{Method: "GET", Path: "/a"},
-		Backend:  config.Backend{Type: config.BackendChannel, ChannelID: ch.ID, Path: "/", Timeout: intp(15)}}
-	if err := s.CreateAPI(ctx, api); err != nil {
-		t.Fatal(err)
-	}
-	rel, err := s.Publish(ctx, svc.ID, "release", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetAdminToken(ctx, "tok"); err != nil {
-		t.Fatal(err)
-	}
-	rev, err := s.Revision(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	for i := 0; i < 3; i++ {
-		s, err := Open(ctx, dir)
+	storetest.RunReopen(t, func(t *testing.T) store.Store {
+		s, err := Open(context.Background(), dir)
 		if err != nil {
-			t.Fatalf("reopen %d: %v", i, err)
+			t.Fatalf("Open: %v", err)
 		}
-		after, err := s.Load(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if after.Revision != rev || len(after.Channels) != 1 || after.Channels[0].ID != ch.ID ||
-			after.Published[0].Environment != "release" || after.Published[0].Version != rel.Version ||
-			after.Published[0].APIs[0].ID != api.ID {
-			t.Fatalf("reopen %d: state %+v, want revision %d serving %s in release", i, after, rev, rel.Version)
-		}
-		if tok, _ := s.AdminToken(ctx); tok != "tok" {
-			t.Fatalf("reopen %d: admin token %q", i, tok)
-		}
-		// The version counter survives too: no version is handed out twice.
-		rel2, err := s.Publish(ctx, svc.ID, "test", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := fmt.Sprintf("v%d", i+2); rel2.Version != want {
-			t.Fatalf("reopen %d: version %s, want %s", i, rel2.Version, want)
-		}
-		rev++
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if v := schemaVersion(t, filepath.Join(dir, FileName)); v != len(migrations) {
-			t.Fatalf("schema version %d, want %d", v, len(migrations))
-		}
+		return s
+	})
+	if v := schemaVersion(t, filepath.Join(dir, FileName)); v != len(migrations) {
+		t.Fatalf("schema version %d, want %d", v, len(migrations))
 	}
 }
 
@@ -219,6 +162,40 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("error does not say why: %v", err)
 	}
+}
+
+// TestUpgradeKeepsDomains: a database made before certificates migrates
+// with its custom domains intact.
+func TestUpgradeKeepsDomains(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrateTo(ctx, db, migrations[:stepIndex(t, "certificates")]); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range storetest.OldDomainSQL {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	storetest.CheckUpgradedDomains(t, openT(t, dir))
+}
+
+// stepIndex is the index of the migration step called name.
+func stepIndex(t *testing.T, name string) int {
+	t.Helper()
+	for i, m := range migrations {
+		if m.name == name {
+			return i
+		}
+	}
+	t.Fatalf("no migration step %q", name)
+	return 0
 }
 
 // TestDamagedSchemaVersionRefused: a schema version that no portico writes

@@ -34,10 +34,11 @@ func wantChanged(t *testing.T, s store.Store, what string) {
 func testRevision(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	var (
-		ch  *config.Channel
-		svc *config.Service
-		api *config.API
-		rel *config.Release
+		ch   *config.Channel
+		cert *config.Certificate
+		svc  *config.Service
+		api  *config.API
+		rel  *config.Release
 	)
 	writes := []struct {
 		name string
@@ -45,8 +46,14 @@ func testRevision(t *testing.T, s store.Store) {
 	}{
 		{"CreateChannel", func() error { ch = newChannel(t, "c"); return s.CreateChannel(ctx, ch) }},
 		{"UpdateChannel", func() error { ch.Description = "d"; return s.UpdateChannel(ctx, ch) }},
+		{"CreateCertificate", func() error { cert = newCertificate("c"); return s.CreateCertificate(ctx, cert) }},
+		{"UpdateCertificate", func() error { cert.CertPEM = "renewed"; return s.UpdateCertificate(ctx, cert) }},
 		{"CreateService", func() error { svc = newService(t, "s"); return s.CreateService(ctx, svc) }},
 		{"UpdateService", func() error { svc.Description = "d"; return s.UpdateService(ctx, svc) }},
+		{"UpdateService naming a certificate", func() error {
+			svc.Domains = []config.Domain{{Host: "s.example.com", CertificateID: cert.ID, ForceHTTPS: true}}
+			return s.UpdateService(ctx, svc)
+		}},
 		{"CreateAPI", func() error { api = newAPI(t, svc.ID, "a", "GET", "/a", ch.ID); return s.CreateAPI(ctx, api) }},
 		{"UpdateAPI", func() error { api.Description = "d"; return s.UpdateAPI(ctx, api) }},
 		{"Publish", func() (err error) { rel, err = s.Publish(ctx, svc.ID, "test", ""); return err }},
@@ -57,6 +64,7 @@ func testRevision(t *testing.T, s store.Store) {
 		{"DeleteAPI", func() error { return s.DeleteAPI(ctx, svc.ID, api.ID) }},
 		{"DeleteService", func() error { return s.DeleteService(ctx, svc.ID) }},
 		{"DeleteChannel", func() error { return s.DeleteChannel(ctx, ch.ID) }},
+		{"DeleteCertificate", func() error { return s.DeleteCertificate(ctx, cert.ID) }},
 	}
 	reads := func() {
 		t.Helper()
@@ -81,7 +89,13 @@ func testRevision(t *testing.T, s store.Store) {
 			_, err := s.GetAPI(ctx, svc.ID, api.ID)
 			errs = append(errs, ignoreNotFound(err))
 		}
-		_, _, err := s.ListChannels(ctx, store.Page{})
+		if cert != nil {
+			_, err := s.GetCertificate(ctx, cert.ID)
+			errs = append(errs, ignoreNotFound(err))
+		}
+		_, _, err := s.ListCertificates(ctx, store.Page{})
+		errs = append(errs, err)
+		_, _, err = s.ListChannels(ctx, store.Page{})
 		errs = append(errs, err)
 		_, _, err = s.ListServices(ctx, store.Page{})
 		errs = append(errs, err)
@@ -130,7 +144,12 @@ func ignoreNotFound(err error) error {
 func testFailedWrites(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	ch := mkChannel(t, s, "c")
-	svc := mkService(t, s, "s", "s.example.com")
+	cert := mkCertificate(t, s, "c")
+	mkCertificate(t, s, "taken")
+	svc := newServiceDomains(t, "s", config.Domain{Host: "s.example.com", CertificateID: cert.ID})
+	if err := s.CreateService(ctx, svc); err != nil {
+		t.Fatalf("CreateService: %v", err)
+	}
 	api := mkAPI(t, s, svc.ID, "a", "GET", "/a", ch.ID)
 	publish(t, s, svc.ID, "release")
 	other := mkService(t, s, "other")
@@ -138,6 +157,7 @@ func testFailedWrites(t *testing.T, s store.Store) {
 
 	before := load(t, s)
 	missing := "svc-0000000000000000"
+	missingCert := "cert-0000000000000000"
 	refused := []struct {
 		name string
 		fn   func() error
@@ -161,6 +181,19 @@ func testFailedWrites(t *testing.T, s store.Store) {
 			a := *api
 			a.ID = "api-0000000000000000"
 			return s.UpdateAPI(ctx, &a)
+		}},
+		{"duplicate certificate name", func() error { return s.CreateCertificate(ctx, newCertificate("c")) }},
+		{"rename to a taken certificate name", func() error { c := *cert; c.Name = "taken"; return s.UpdateCertificate(ctx, &c) }},
+		{"update missing certificate", func() error { c := *cert; c.ID = missingCert; return s.UpdateCertificate(ctx, &c) }},
+		{"delete missing certificate", func() error { return s.DeleteCertificate(ctx, missingCert) }},
+		{"delete used certificate", func() error { return s.DeleteCertificate(ctx, cert.ID) }},
+		{"service naming a missing certificate", func() error {
+			return s.CreateService(ctx, newServiceDomains(t, "x", config.Domain{Host: "x.example.com", CertificateID: missingCert}))
+		}},
+		{"update naming a missing certificate", func() error {
+			u := *svc
+			u.Domains = []config.Domain{{Host: "s.example.com", CertificateID: missingCert}}
+			return s.UpdateService(ctx, &u)
 		}},
 	}
 	drain(s)

@@ -56,6 +56,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PluginBindings", testPluginBindings},
 		{"KeysAndPlans", testKeysAndPlans},
 		{"Apps", testApps},
+		{"CertificateCRUD", testCertificateCRUD},
+		{"CertificateNames", testCertificateNames},
+		{"CertificatePaging", testCertificatePaging},
+		{"CertificateInUse", testCertificateInUse},
+		{"CertificateMustExist", testCertificateMustExist},
+		{"CertificateLoad", testCertificateLoad},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,9 +71,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 }
 
 var idRE = map[string]*regexp.Regexp{
-	"ch-":  regexp.MustCompile(`^ch-[0-9a-f]{16}$`),
-	"svc-": regexp.MustCompile(`^svc-[0-9a-f]{16}$`),
-	"api-": regexp.MustCompile(`^api-[0-9a-f]{16}$`),
+	"ch-":   regexp.MustCompile(`^ch-[0-9a-f]{16}$`),
+	"svc-":  regexp.MustCompile(`^svc-[0-9a-f]{16}$`),
+	"api-":  regexp.MustCompile(`^api-[0-9a-f]{16}$`),
+	"cert-": regexp.MustCompile(`^cert-[0-9a-f]{16}$`),
 }
 
 func checkID(t *testing.T, prefix, id string) {

@@ -1,12 +1,10 @@
-package sqlite
+package sqlshared
 
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -31,14 +29,14 @@ func newSecretKey() string {
 // CreateKey stores a key pair.
 func (s *Store) CreateKey(ctx context.Context, k *config.Key) error {
 	row := *k
-	row.ID = newID("key-")
+	row.ID = NewID("key-")
 	if row.SecretID == "" {
 		row.SecretID = newSecretID()
 	}
 	if row.SecretKey == "" {
 		row.SecretKey = newSecretKey()
 	}
-	err := s.write(ctx, "create key", func(tx *sql.Tx) error {
+	err := s.write(ctx, "create key", func(ctx context.Context, tx Tx) error {
 		row.CreatedAt = now()
 		row.UpdatedAt = row.CreatedAt
 		if err := keyFree(ctx, tx, &row); err != nil {
@@ -48,7 +46,7 @@ func (s *Store) CreateKey(ctx context.Context, k *config.Key) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO keys (id, name, secret_id, created_at, body) VALUES (?, ?, ?, ?, ?)`,
+		_, err = tx.Exec(ctx, `INSERT INTO keys (id, name, secret_id, created_at, body) VALUES (?, ?, ?, ?, ?)`,
 			row.ID, row.Name, row.SecretID, row.CreatedAt.UnixMilli(), body)
 		return err
 	})
@@ -61,24 +59,20 @@ func (s *Store) CreateKey(ctx context.Context, k *config.Key) error {
 
 // GetKey returns a key pair.
 func (s *Store) GetKey(ctx context.Context, id string) (*config.Key, error) {
-	var k *config.Key
-	err := s.read(ctx, "get key", func(tx *sql.Tx) error {
-		var err error
-		k, err = getKey(ctx, tx, id)
-		return err
+	return readOne(ctx, s, "get key", func(ctx context.Context, tx Tx) (*config.Key, error) {
+		return getKey(ctx, tx, id)
 	})
-	return k, err
 }
 
 // ListKeys returns a page of key pairs, oldest first.
 func (s *Store) ListKeys(ctx context.Context, p store.Page) ([]config.Key, int, error) {
-	return listPage[config.Key](ctx, s, "list keys", nil, `FROM keys`, p)
+	return listPage(ctx, s, listing[config.Key]{op: "list keys", from: `FROM keys`}, p)
 }
 
 // UpdateKey replaces a key pair; an empty secret keeps the stored one.
 func (s *Store) UpdateKey(ctx context.Context, k *config.Key) error {
 	row := *k
-	err := s.write(ctx, "update key", func(tx *sql.Tx) error {
+	err := s.write(ctx, "update key", func(ctx context.Context, tx Tx) error {
 		row.UpdatedAt = now()
 		old, err := getKey(ctx, tx, row.ID)
 		if err != nil {
@@ -98,7 +92,7 @@ func (s *Store) UpdateKey(ctx context.Context, k *config.Key) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE keys SET name = ?, secret_id = ?, body = ? WHERE id = ?`,
+		_, err = tx.Exec(ctx, `UPDATE keys SET name = ?, secret_id = ?, body = ? WHERE id = ?`,
 			row.Name, row.SecretID, body, row.ID)
 		return err
 	})
@@ -111,64 +105,41 @@ func (s *Store) UpdateKey(ctx context.Context, k *config.Key) error {
 
 // DeleteKey deletes a key pair that no usage plan holds.
 func (s *Store) DeleteKey(ctx context.Context, id string) error {
-	return s.write(ctx, "delete key", func(tx *sql.Tx) error {
+	return s.write(ctx, "delete key", func(ctx context.Context, tx Tx) error {
 		if _, err := getKey(ctx, tx, id); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT plan_id FROM plan_keys WHERE key_id = ? ORDER BY seq`, id)
+		plans, err := queryStrings(ctx, tx, `SELECT plan_id FROM plan_keys WHERE key_id = ? ORDER BY seq`, id)
 		if err != nil {
 			return err
 		}
-		var details []any
-		for rows.Next() {
-			var pid string
-			if err := rows.Scan(&pid); err != nil {
-				rows.Close()
-				return err
+		if len(plans) > 0 {
+			details := make([]any, len(plans))
+			for i, pid := range plans {
+				details[i] = map[string]string{"plan_id": pid}
 			}
-			details = append(details, map[string]string{"plan_id": pid})
-		}
-		rows.Close()
-		if len(details) > 0 {
 			return &store.ConflictError{
-				Message: fmt.Sprintf("key %s is held by %d usage plan(s); remove it from them first", id, len(details)),
+				Message: fmt.Sprintf("key %s is held by %d usage plan(s); remove it from them first", id, len(plans)),
 				Details: details,
 			}
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM keys WHERE id = ?`, id)
+		_, err = tx.Exec(ctx, `DELETE FROM keys WHERE id = ?`, id)
 		return err
 	})
 }
 
-func getKey(ctx context.Context, tx *sql.Tx, id string) (*config.Key, error) {
+func getKey(ctx context.Context, tx Tx, id string) (*config.Key, error) {
 	return getBody[config.Key](ctx, tx, `SELECT body FROM keys WHERE id = ?`, "key", id)
-}
-
-// getBody reads one object's body by id.
-func getBody[T any](ctx context.Context, tx *sql.Tx, query, kind, id string) (*T, error) {
-	var body string
-	err := tx.QueryRowContext(ctx, query, id).Scan(&body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, &store.NotFoundError{Kind: kind, ID: id}
-	}
-	if err != nil {
-		return nil, err
-	}
-	var v T
-	if err := json.Unmarshal([]byte(body), &v); err != nil {
-		return nil, err
-	}
-	return &v, nil
 }
 
 // keyFree fails with a ConflictError when another key has k's name or
 // secret_id.
-func keyFree(ctx context.Context, tx *sql.Tx, k *config.Key) error {
+func keyFree(ctx context.Context, tx Tx, k *config.Key) error {
 	for _, c := range []struct{ col, val string }{{"name", k.Name}, {"secret_id", k.SecretID}} {
 		var id string
-		err := tx.QueryRowContext(ctx, `SELECT id FROM keys WHERE `+c.col+` = ? AND id != ?`, c.val, k.ID).Scan(&id)
+		err := tx.QueryRow(ctx, `SELECT id FROM keys WHERE `+c.col+` = ? AND id <> ?`, c.val, k.ID).Scan(&id)
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
+		case errors.Is(err, ErrNoRows):
 		case err != nil:
 			return err
 		default:

@@ -1,9 +1,7 @@
-package sqlite
+package sqlshared
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -15,8 +13,8 @@ import (
 // timestamps.
 func (s *Store) CreateAPI(ctx context.Context, a *config.API) error {
 	row := *a
-	row.ID = newID("api-")
-	err := s.write(ctx, "create api", func(tx *sql.Tx) error {
+	row.ID = NewID("api-")
+	err := s.write(ctx, "create api", func(ctx context.Context, tx Tx) error {
 		// Stamped inside the transaction, so that creation times follow
 		// commit order.
 		row.CreatedAt = now()
@@ -35,29 +33,29 @@ func (s *Store) CreateAPI(ctx context.Context, a *config.API) error {
 
 // GetAPI returns a draft API of the service.
 func (s *Store) GetAPI(ctx context.Context, serviceID, id string) (*config.API, error) {
-	var a *config.API
-	err := s.read(ctx, "get api", func(tx *sql.Tx) error {
+	return readOne(ctx, s, "get api", func(ctx context.Context, tx Tx) (*config.API, error) {
 		if err := serviceExists(ctx, tx, serviceID); err != nil {
-			return err
+			return nil, err
 		}
-		var err error
-		a, err = getAPI(ctx, tx, serviceID, id)
-		return err
+		return getAPI(ctx, tx, serviceID, id)
 	})
-	return a, err
 }
 
 // ListAPIs returns a page of the service's draft APIs, oldest first.
 func (s *Store) ListAPIs(ctx context.Context, serviceID string, p store.Page) ([]config.API, int, error) {
-	check := func(tx *sql.Tx) error { return serviceExists(ctx, tx, serviceID) }
-	return listPage[config.API](ctx, s, "list apis", check, `FROM apis WHERE service_id = ?`, p, serviceID)
+	return listPage(ctx, s, listing[config.API]{
+		op:    "list apis",
+		from:  `FROM apis WHERE service_id = ?`,
+		args:  []any{serviceID},
+		check: func(ctx context.Context, tx Tx) error { return serviceExists(ctx, tx, serviceID) },
+	}, p)
 }
 
 // UpdateAPI replaces a draft API; created_at is kept. An API cannot move to
 // another service: a.ServiceID must be the one it was created in.
 func (s *Store) UpdateAPI(ctx context.Context, a *config.API) error {
 	row := *a
-	err := s.write(ctx, "update api", func(tx *sql.Tx) error {
+	err := s.write(ctx, "update api", func(ctx context.Context, tx Tx) error {
 		row.UpdatedAt = now()
 		if err := serviceExists(ctx, tx, row.ServiceID); err != nil {
 			return err
@@ -78,27 +76,27 @@ func (s *Store) UpdateAPI(ctx context.Context, a *config.API) error {
 
 // DeleteAPI deletes a draft API. Published versions keep their copy.
 func (s *Store) DeleteAPI(ctx context.Context, serviceID, id string) error {
-	return s.write(ctx, "delete api", func(tx *sql.Tx) error {
+	return s.write(ctx, "delete api", func(ctx context.Context, tx Tx) error {
 		if err := serviceExists(ctx, tx, serviceID); err != nil {
 			return err
 		}
 		if _, err := getAPI(ctx, tx, serviceID, id); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM apis WHERE id = ?`, id)
+		_, err := tx.Exec(ctx, `DELETE FROM apis WHERE id = ?`, id)
 		return err
 	})
 }
 
 // putAPI checks a draft API against the channels and its service's other
 // APIs, then inserts or updates it.
-func putAPI(ctx context.Context, tx *sql.Tx, a *config.API, insert bool) error {
-	var channelID sql.NullString
+func putAPI(ctx context.Context, tx Tx, a *config.API, insert bool) error {
+	var channelID *string
 	if a.Backend.Type == config.BackendChannel {
 		if err := channelExists(ctx, tx, a.Backend.ChannelID); err != nil {
 			return err
 		}
-		channelID = sql.NullString{String: a.Backend.ChannelID, Valid: true}
+		channelID = &a.Backend.ChannelID
 	}
 	others, err := queryBodies[config.API](ctx, tx,
 		`SELECT body FROM apis WHERE service_id = ? AND id <> ? ORDER BY created_at, seq`, a.ServiceID, a.ID)
@@ -131,12 +129,12 @@ func putAPI(ctx context.Context, tx *sql.Tx, a *config.API, insert bool) error {
 		return err
 	}
 	if insert {
-		_, err = tx.ExecContext(ctx, `
+		_, err = tx.Exec(ctx, `
 			INSERT INTO apis (id, service_id, name, channel_id, created_at, body)
 			VALUES (?, ?, ?, ?, ?, ?)`,
 			a.ID, a.ServiceID, a.Name, channelID, a.CreatedAt.UnixMilli(), body)
 	} else {
-		_, err = tx.ExecContext(ctx, `UPDATE apis SET name = ?, channel_id = ?, body = ? WHERE id = ?`,
+		_, err = tx.Exec(ctx, `UPDATE apis SET name = ?, channel_id = ?, body = ? WHERE id = ?`,
 			a.Name, channelID, body, a.ID)
 	}
 	return err
@@ -144,28 +142,23 @@ func putAPI(ctx context.Context, tx *sql.Tx, a *config.API, insert bool) error {
 
 // getAPI returns the API when it exists and belongs to serviceID: an API
 // reached through another service's URL does not exist there.
-func getAPI(ctx context.Context, tx *sql.Tx, serviceID, id string) (*config.API, error) {
+func getAPI(ctx context.Context, tx Tx, serviceID, id string) (*config.API, error) {
 	var body string
-	err := tx.QueryRowContext(ctx, `SELECT body FROM apis WHERE id = ? AND service_id = ?`, id, serviceID).Scan(&body)
-	if errors.Is(err, sql.ErrNoRows) {
+	err := tx.QueryRow(ctx, `SELECT body FROM apis WHERE id = ? AND service_id = ?`, id, serviceID).Scan(&body)
+	if errors.Is(err, ErrNoRows) {
 		return nil, &store.NotFoundError{Kind: "api", ID: id}
 	}
 	if err != nil {
 		return nil, err
 	}
-	var a config.API
-	if err := json.Unmarshal([]byte(body), &a); err != nil {
-		return nil, err
-	}
-	return &a, nil
+	return unmarshal[config.API](body)
 }
 
 // channelExists reports a missing channel as an InvalidError: the id comes
 // from a request body, so it is a 400, not a 404.
-func channelExists(ctx context.Context, tx *sql.Tx, id string) error {
-	var one int
-	err := tx.QueryRowContext(ctx, `SELECT 1 FROM channels WHERE id = ?`, id).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
+func channelExists(ctx context.Context, tx Tx, id string) error {
+	ok, err := exists(ctx, tx, `SELECT 1 FROM channels WHERE id = ?`, id)
+	if err == nil && !ok {
 		return &store.InvalidError{
 			Field:   "backend.channel_id",
 			Message: fmt.Sprintf("backend.channel_id: channel %q does not exist", id),

@@ -1,8 +1,7 @@
-package sqlite
+package sqlshared
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/portico-gw/portico/internal/config"
@@ -12,19 +11,19 @@ import (
 // CreatePlan stores a usage plan.
 func (s *Store) CreatePlan(ctx context.Context, p *config.UsagePlan) error {
 	row := *p
-	row.ID = newID("plan-")
+	row.ID = NewID("plan-")
 	row.KeyIDs, row.Bindings = nil, nil
-	err := s.write(ctx, "create usage plan", func(tx *sql.Tx) error {
+	err := s.write(ctx, "create usage plan", func(ctx context.Context, tx Tx) error {
 		row.CreatedAt = now()
 		row.UpdatedAt = row.CreatedAt
-		if err := nameFree(ctx, tx, "usage_plans", "a usage plan", row.Name, ""); err != nil {
+		if err := nameFree(ctx, tx, "usage_plans", "a usage plan", row.Name, "", false); err != nil {
 			return err
 		}
 		body, err := marshal(row)
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO usage_plans (id, name, created_at, body) VALUES (?, ?, ?, ?)`,
+		_, err = tx.Exec(ctx, `INSERT INTO usage_plans (id, name, created_at, body) VALUES (?, ?, ?, ?)`,
 			row.ID, row.Name, row.CreatedAt.UnixMilli(), body)
 		return err
 	})
@@ -38,53 +37,50 @@ func (s *Store) CreatePlan(ctx context.Context, p *config.UsagePlan) error {
 
 // GetPlan returns a usage plan with its keys and bindings.
 func (s *Store) GetPlan(ctx context.Context, id string) (*config.UsagePlan, error) {
-	var p *config.UsagePlan
-	err := s.read(ctx, "get usage plan", func(tx *sql.Tx) error {
-		var err error
-		if p, err = getPlan(ctx, tx, id); err != nil {
-			return err
+	return readOne(ctx, s, "get usage plan", func(ctx context.Context, tx Tx) (*config.UsagePlan, error) {
+		p, err := getPlan(ctx, tx, id)
+		if err != nil {
+			return nil, err
 		}
-		return fillPlan(ctx, tx, p)
+		return p, fillPlan(ctx, tx, p)
 	})
-	return p, err
 }
 
 // ListPlans returns a page of usage plans with their keys and bindings.
 func (s *Store) ListPlans(ctx context.Context, pg store.Page) ([]config.UsagePlan, int, error) {
-	items, total, err := listPage[config.UsagePlan](ctx, s, "list usage plans", nil, `FROM usage_plans`, pg)
-	if err != nil {
-		return nil, 0, err
-	}
-	err = s.read(ctx, "list usage plan keys", func(tx *sql.Tx) error {
-		for i := range items {
-			if err := fillPlan(ctx, tx, &items[i]); err != nil {
-				return err
+	return listPage(ctx, s, listing[config.UsagePlan]{
+		op:   "list usage plans",
+		from: `FROM usage_plans`,
+		fill: func(ctx context.Context, tx Tx, items []config.UsagePlan) error {
+			for i := range items {
+				if err := fillPlan(ctx, tx, &items[i]); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
-	})
-	return items, total, err
+			return nil
+		},
+	}, pg)
 }
 
 // UpdatePlan replaces a plan's name and limits.
 func (s *Store) UpdatePlan(ctx context.Context, p *config.UsagePlan) error {
 	row := *p
 	row.KeyIDs, row.Bindings = nil, nil
-	err := s.write(ctx, "update usage plan", func(tx *sql.Tx) error {
+	err := s.write(ctx, "update usage plan", func(ctx context.Context, tx Tx) error {
 		row.UpdatedAt = now()
 		old, err := getPlan(ctx, tx, row.ID)
 		if err != nil {
 			return err
 		}
 		row.CreatedAt = old.CreatedAt
-		if err := nameFree(ctx, tx, "usage_plans", "a usage plan", row.Name, row.ID); err != nil {
+		if err := nameFree(ctx, tx, "usage_plans", "a usage plan", row.Name, row.ID, false); err != nil {
 			return err
 		}
 		body, err := marshal(row)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE usage_plans SET name = ?, body = ? WHERE id = ?`, row.Name, body, row.ID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE usage_plans SET name = ?, body = ? WHERE id = ?`, row.Name, body, row.ID); err != nil {
 			return err
 		}
 		return fillPlan(ctx, tx, &row)
@@ -98,7 +94,7 @@ func (s *Store) UpdatePlan(ctx context.Context, p *config.UsagePlan) error {
 
 // DeletePlan deletes a plan that has no bindings, releasing its keys.
 func (s *Store) DeletePlan(ctx context.Context, id string) error {
-	return s.write(ctx, "delete usage plan", func(tx *sql.Tx) error {
+	return s.write(ctx, "delete usage plan", func(ctx context.Context, tx Tx) error {
 		if _, err := getPlan(ctx, tx, id); err != nil {
 			return err
 		}
@@ -113,7 +109,7 @@ func (s *Store) DeletePlan(ctx context.Context, id string) error {
 			}
 		}
 		for _, q := range []string{`DELETE FROM plan_keys WHERE plan_id = ?`, `DELETE FROM usage_plans WHERE id = ?`} {
-			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+			if _, err := tx.Exec(ctx, q, id); err != nil {
 				return err
 			}
 		}
@@ -123,7 +119,7 @@ func (s *Store) DeletePlan(ctx context.Context, id string) error {
 
 // AddPlanKeys puts keys in a plan.
 func (s *Store) AddPlanKeys(ctx context.Context, planID string, keyIDs []string) error {
-	return s.write(ctx, "add usage plan keys", func(tx *sql.Tx) error {
+	return s.write(ctx, "add usage plan keys", func(ctx context.Context, tx Tx) error {
 		if _, err := getPlan(ctx, tx, planID); err != nil {
 			return err
 		}
@@ -134,7 +130,8 @@ func (s *Store) AddPlanKeys(ctx context.Context, planID string, keyIDs []string)
 				}
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO plan_keys (plan_id, key_id) VALUES (?, ?)`, planID, kid); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO plan_keys (plan_id, key_id) VALUES (?, ?) ON CONFLICT (plan_id, key_id) DO NOTHING`,
+				planID, kid); err != nil {
 				return err
 			}
 		}
@@ -144,28 +141,19 @@ func (s *Store) AddPlanKeys(ctx context.Context, planID string, keyIDs []string)
 
 // RemovePlanKey takes a key out of a plan.
 func (s *Store) RemovePlanKey(ctx context.Context, planID, keyID string) error {
-	return s.write(ctx, "remove usage plan key", func(tx *sql.Tx) error {
+	return s.write(ctx, "remove usage plan key", func(ctx context.Context, tx Tx) error {
 		if _, err := getPlan(ctx, tx, planID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM plan_keys WHERE plan_id = ? AND key_id = ?`, planID, keyID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return &store.NotFoundError{Kind: "key", ID: keyID}
-		}
-		return nil
+		return deleteOne(ctx, tx, "key", keyID, `DELETE FROM plan_keys WHERE plan_id = ? AND key_id = ?`, planID, keyID)
 	})
 }
 
 // BindPlan binds a plan to a service environment or to some of its APIs.
 func (s *Store) BindPlan(ctx context.Context, b *config.PlanBinding) error {
 	row := *b
-	row.ID = newID("pnb-")
-	err := s.write(ctx, "bind usage plan", func(tx *sql.Tx) error {
+	row.ID = NewID("pnb-")
+	err := s.write(ctx, "bind usage plan", func(ctx context.Context, tx Tx) error {
 		row.CreatedAt = now()
 		if _, err := getPlan(ctx, tx, row.PlanID); err != nil {
 			return err
@@ -173,8 +161,10 @@ func (s *Store) BindPlan(ctx context.Context, b *config.PlanBinding) error {
 		if err := checkTargets(ctx, tx, row.ServiceID, row.APIIDs); err != nil {
 			return err
 		}
-		found, err := storeBinding(ctx, tx, "plan_bindings", "plan_id", row.PlanID, "", "",
-			row.ID, row.ServiceID, row.Environment, row.APIIDs, row.CreatedAt)
+		found, err := storeBinding(ctx, tx, planBindingsTable, "", &bindingRow{
+			ID: row.ID, Owner: row.PlanID, ServiceID: row.ServiceID, Environment: row.Environment,
+			APIIDs: row.APIIDs, CreatedAt: row.CreatedAt,
+		})
 		if err != nil || len(found) == 0 {
 			return err
 		}
@@ -196,43 +186,31 @@ func (s *Store) BindPlan(ctx context.Context, b *config.PlanBinding) error {
 
 // UnbindPlan deletes one binding of a plan.
 func (s *Store) UnbindPlan(ctx context.Context, planID, bindingID string) error {
-	return s.write(ctx, "unbind usage plan", func(tx *sql.Tx) error {
+	return s.write(ctx, "unbind usage plan", func(ctx context.Context, tx Tx) error {
 		if _, err := getPlan(ctx, tx, planID); err != nil {
 			return err
 		}
-		return deleteBinding(ctx, tx, "plan_bindings", "plan_id", planID, bindingID)
+		return deleteBinding(ctx, tx, planBindingsTable, planID, bindingID)
 	})
 }
 
-func getPlan(ctx context.Context, tx *sql.Tx, id string) (*config.UsagePlan, error) {
+func getPlan(ctx context.Context, tx Tx, id string) (*config.UsagePlan, error) {
 	return getBody[config.UsagePlan](ctx, tx, `SELECT body FROM usage_plans WHERE id = ?`, "usage plan", id)
 }
 
 // fillPlan reads a plan's keys and bindings.
-func fillPlan(ctx context.Context, tx *sql.Tx, p *config.UsagePlan) error {
-	rows, err := tx.QueryContext(ctx, `SELECT key_id FROM plan_keys WHERE plan_id = ? ORDER BY seq`, p.ID)
-	if err != nil {
-		return err
-	}
-	p.KeyIDs = []string{}
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			rows.Close()
-			return err
-		}
-		p.KeyIDs = append(p.KeyIDs, k)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+func fillPlan(ctx context.Context, tx Tx, p *config.UsagePlan) error {
+	var err error
+	if p.KeyIDs, err = queryStrings(ctx, tx, `SELECT key_id FROM plan_keys WHERE plan_id = ? ORDER BY seq`, p.ID); err != nil {
 		return err
 	}
 	p.Bindings, err = planBindings(ctx, tx, `WHERE plan_id = ?`, p.ID)
 	return err
 }
 
-func planBindings(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]config.PlanBinding, error) {
-	rows, err := readBindings(ctx, tx, "plan_bindings", "plan_id", where, args...)
+// planBindings reads the bindings of plans that match where.
+func planBindings(ctx context.Context, tx Tx, where string, args ...any) ([]config.PlanBinding, error) {
+	rows, err := readBindings(ctx, tx, planBindingsTable, where, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +223,7 @@ func planBindings(ctx context.Context, tx *sql.Tx, where string, args ...any) ([
 }
 
 // loadPlans reads every plan with its keys and bindings, for Load.
-func loadPlans(ctx context.Context, tx *sql.Tx) ([]config.UsagePlan, error) {
+func loadPlans(ctx context.Context, tx Tx) ([]config.UsagePlan, error) {
 	ps, err := queryBodies[config.UsagePlan](ctx, tx, `SELECT body FROM usage_plans ORDER BY created_at, seq`)
 	if err != nil {
 		return nil, err

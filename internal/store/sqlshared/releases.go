@@ -1,8 +1,7 @@
-package sqlite
+package sqlshared
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,11 +28,11 @@ func (s *Store) Publish(ctx context.Context, serviceID, env, description string)
 		}
 	}
 	rel := &config.Release{ServiceID: serviceID, Environment: env, Description: description}
-	err := s.write(ctx, "publish", func(tx *sql.Tx) error {
+	err := s.write(ctx, "publish", func(ctx context.Context, tx Tx) error {
 		rel.CreatedAt = now()
 		var seq int64
-		err := tx.QueryRowContext(ctx, `SELECT release_seq FROM services WHERE id = ?`, serviceID).Scan(&seq)
-		if errors.Is(err, sql.ErrNoRows) {
+		err := tx.QueryRow(ctx, `SELECT release_seq FROM services WHERE id = ?`, serviceID).Scan(&seq)
+		if errors.Is(err, ErrNoRows) {
 			return &store.NotFoundError{Kind: "service", ID: serviceID}
 		}
 		if err != nil {
@@ -47,7 +46,7 @@ func (s *Store) Publish(ctx context.Context, serviceID, env, description string)
 		if len(apis) == 0 {
 			return &store.InvalidError{Message: "the service has no APIs to publish"}
 		}
-		if err := canServe(ctx, tx, serviceID, env, apis); err != nil {
+		if err := s.canServe(ctx, tx, serviceID, env, apis); err != nil {
 			return err
 		}
 		seq++
@@ -57,10 +56,10 @@ func (s *Store) Publish(ctx context.Context, serviceID, env, description string)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE services SET release_seq = ? WHERE id = ?`, seq, serviceID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE services SET release_seq = ? WHERE id = ?`, seq, serviceID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `
+		if _, err := tx.Exec(ctx, `
 			INSERT INTO releases (service_id, version, seq, environment, description, created_at, apis)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			serviceID, rel.Version, seq, env, description, rel.CreatedAt.UnixMilli(), body); err != nil {
@@ -78,32 +77,28 @@ func (s *Store) Publish(ctx context.Context, serviceID, env, description string)
 // without their APIs.
 func (s *Store) ListReleases(ctx context.Context, serviceID string, p store.Page) ([]config.Release, int, error) {
 	limit, offset := limits(p)
-	items := []config.Release{}
-	var total int
-	err := s.read(ctx, "list releases", func(tx *sql.Tx) error {
+	var (
+		items []config.Release
+		total int
+	)
+	err := s.read(ctx, "list releases", func(ctx context.Context, tx Tx) error {
 		if err := serviceExists(ctx, tx, serviceID); err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM releases WHERE service_id = ?`, serviceID).Scan(&total); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM releases WHERE service_id = ?`, serviceID).Scan(&total); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `
-			SELECT version, environment, description, created_at FROM releases
-			WHERE service_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?`, serviceID, limit, offset)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		var err error
+		items, err = collect(ctx, tx, func(rows Rows) (config.Release, error) {
 			r := config.Release{ServiceID: serviceID}
 			var created int64
-			if err := rows.Scan(&r.Version, &r.Environment, &r.Description, &created); err != nil {
-				return err
-			}
+			err := rows.Scan(&r.Version, &r.Environment, &r.Description, &created)
 			r.CreatedAt = fromMillis(created)
-			items = append(items, r)
-		}
-		return rows.Err()
+			return r, err
+		}, `
+			SELECT version, environment, description, created_at FROM releases
+			WHERE service_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?`, serviceID, limit, offset)
+		return err
 	})
 	if err != nil {
 		return nil, 0, err
@@ -114,19 +109,12 @@ func (s *Store) ListReleases(ctx context.Context, serviceID string, p store.Page
 // Environments lists the environments that serve a version of the service,
 // in display order.
 func (s *Store) Environments(ctx context.Context, serviceID string) ([]config.EnvironmentState, error) {
-	var envs []config.EnvironmentState
-	err := s.read(ctx, "environments", func(tx *sql.Tx) error {
+	return readOne(ctx, s, "environments", func(ctx context.Context, tx Tx) ([]config.EnvironmentState, error) {
 		if err := serviceExists(ctx, tx, serviceID); err != nil {
-			return err
+			return nil, err
 		}
-		var err error
-		envs, err = environments(ctx, tx, serviceID)
-		return err
+		return environments(ctx, tx, serviceID)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return envs, nil
 }
 
 // Rollback serves an existing version of the service in env, whichever
@@ -138,15 +126,15 @@ func (s *Store) Rollback(ctx context.Context, serviceID, env, version string) (*
 		return nil, &store.NotFoundError{Kind: "environment", ID: env}
 	}
 	st := &config.EnvironmentState{Environment: env, Version: version}
-	err := s.write(ctx, "rollback", func(tx *sql.Tx) error {
+	err := s.write(ctx, "rollback", func(ctx context.Context, tx Tx) error {
 		st.PublishedAt = now()
 		if err := serviceExists(ctx, tx, serviceID); err != nil {
 			return err
 		}
 		var body string
-		err := tx.QueryRowContext(ctx, `SELECT apis FROM releases WHERE service_id = ? AND version = ?`,
+		err := tx.QueryRow(ctx, `SELECT apis FROM releases WHERE service_id = ? AND version = ?`,
 			serviceID, version).Scan(&body)
-		if errors.Is(err, sql.ErrNoRows) {
+		if errors.Is(err, ErrNoRows) {
 			return &store.NotFoundError{Kind: "release", ID: version}
 		}
 		if err != nil {
@@ -156,7 +144,7 @@ func (s *Store) Rollback(ctx context.Context, serviceID, env, version string) (*
 		if err := json.Unmarshal([]byte(body), &apis); err != nil {
 			return err
 		}
-		if err := canServe(ctx, tx, serviceID, env, apis); err != nil {
+		if err := s.canServe(ctx, tx, serviceID, env, apis); err != nil {
 			return err
 		}
 		return serve(ctx, tx, serviceID, env, version, st.PublishedAt)
@@ -169,28 +157,17 @@ func (s *Store) Rollback(ctx context.Context, serviceID, env, version string) (*
 
 // Unpublish stops serving the service in env. Its releases are kept.
 func (s *Store) Unpublish(ctx context.Context, serviceID, env string) error {
-	return s.write(ctx, "unpublish", func(tx *sql.Tx) error {
+	return s.write(ctx, "unpublish", func(ctx context.Context, tx Tx) error {
 		if err := serviceExists(ctx, tx, serviceID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM environments WHERE service_id = ? AND environment = ?`,
-			serviceID, env)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return &store.NotFoundError{Kind: "environment", ID: env}
-		}
-		return nil
+		return deleteOne(ctx, tx, "environment", env,
+			`DELETE FROM environments WHERE service_id = ? AND environment = ?`, serviceID, env)
 	})
 }
 
-func serve(ctx context.Context, tx *sql.Tx, serviceID, env, version string, at time.Time) error {
-	_, err := tx.ExecContext(ctx, `
+func serve(ctx context.Context, tx Tx, serviceID, env, version string, at time.Time) error {
+	_, err := tx.Exec(ctx, `
 		INSERT INTO environments (service_id, environment, version, published_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (service_id, environment) DO UPDATE
 		SET version = excluded.version, published_at = excluded.published_at`,
@@ -198,24 +175,14 @@ func serve(ctx context.Context, tx *sql.Tx, serviceID, env, version string, at t
 	return err
 }
 
-func environments(ctx context.Context, tx *sql.Tx, serviceID string) ([]config.EnvironmentState, error) {
-	rows, err := tx.QueryContext(ctx,
-		`SELECT environment, version, published_at FROM environments WHERE service_id = ?`, serviceID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	envs := []config.EnvironmentState{}
-	for rows.Next() {
-		var e config.EnvironmentState
+func environments(ctx context.Context, tx Tx, serviceID string) ([]config.EnvironmentState, error) {
+	envs, err := collect(ctx, tx, func(rows Rows) (e config.EnvironmentState, err error) {
 		var at int64
-		if err := rows.Scan(&e.Environment, &e.Version, &at); err != nil {
-			return nil, err
-		}
+		err = rows.Scan(&e.Environment, &e.Version, &at)
 		e.PublishedAt = fromMillis(at)
-		envs = append(envs, e)
-	}
-	if err := rows.Err(); err != nil {
+		return e, err
+	}, `SELECT environment, version, published_at FROM environments WHERE service_id = ?`, serviceID)
+	if err != nil {
 		return nil, err
 	}
 	sort.Slice(envs, func(i, j int) bool { return envOrder(envs[i].Environment) < envOrder(envs[j].Environment) })
@@ -230,22 +197,21 @@ func environments(ctx context.Context, tx *sql.Tx, serviceID string) ([]config.E
 // they do not take the service off the default one), and a custom domain
 // belongs to one service only, so two services share a host exactly when
 // both are served in env: the check is against every other service there.
-func canServe(ctx context.Context, tx *sql.Tx, serviceID, env string, apis []config.API) error {
+func (s *Store) canServe(ctx context.Context, tx Tx, serviceID, env string, apis []config.API) error {
 	for _, a := range apis {
 		if a.Backend.Type != config.BackendChannel {
 			continue
 		}
-		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM channels WHERE id = ?`, a.Backend.ChannelID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
+		ok, err := exists(ctx, tx, `SELECT 1 FROM channels WHERE id = ?`, a.Backend.ChannelID)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			return &store.InvalidError{
 				Field: "backend.channel_id",
 				Message: fmt.Sprintf("API %q (%s) uses channel %s, which no longer exists",
 					a.Name, a.ID, a.Backend.ChannelID),
 			}
-		}
-		if err != nil {
-			return err
 		}
 	}
 
@@ -258,11 +224,11 @@ func canServe(ctx context.Context, tx *sql.Tx, serviceID, env string, apis []con
 			mine[sh] = append(mine[sh], &apis[i])
 		}
 	}
-	rows, err := tx.QueryContext(ctx, `
+	rows, err := tx.Query(ctx, `
 		SELECT e.service_id, r.apis FROM environments e
 		JOIN releases r ON r.service_id = e.service_id AND r.version = e.version
 		WHERE e.environment = ? AND e.service_id <> ?
-		ORDER BY e.service_id`, env, serviceID)
+		ORDER BY e.service_id `+s.d.Binary, env, serviceID)
 	if err != nil {
 		return err
 	}

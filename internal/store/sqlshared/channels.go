@@ -1,10 +1,7 @@
-package sqlite
+package sqlshared
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 
@@ -17,9 +14,9 @@ import (
 // reads the channel.
 func (s *Store) CreateChannel(ctx context.Context, c *config.Channel) error {
 	row := *c
-	row.ID = newID("ch-")
+	row.ID = NewID("ch-")
 	row.Warnings = nil
-	err := s.write(ctx, "create channel", func(tx *sql.Tx) error {
+	err := s.write(ctx, "create channel", func(ctx context.Context, tx Tx) error {
 		// Stamped inside the transaction, so that creation times follow
 		// commit order.
 		row.CreatedAt = now()
@@ -31,7 +28,7 @@ func (s *Store) CreateChannel(ctx context.Context, c *config.Channel) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx,
+		_, err = tx.Exec(ctx,
 			`INSERT INTO channels (id, name, created_at, body) VALUES (?, ?, ?, ?)`,
 			row.ID, nullIfEmpty(row.Name), row.CreatedAt.UnixMilli(), body)
 		return err
@@ -45,25 +42,21 @@ func (s *Store) CreateChannel(ctx context.Context, c *config.Channel) error {
 
 // GetChannel returns the channel with the given id.
 func (s *Store) GetChannel(ctx context.Context, id string) (*config.Channel, error) {
-	var c *config.Channel
-	err := s.read(ctx, "get channel", func(tx *sql.Tx) error {
-		var err error
-		c, err = getChannel(ctx, tx, id)
-		return err
+	return readOne(ctx, s, "get channel", func(ctx context.Context, tx Tx) (*config.Channel, error) {
+		return getChannel(ctx, tx, id)
 	})
-	return c, err
 }
 
 // ListChannels returns a page of channels, oldest first.
 func (s *Store) ListChannels(ctx context.Context, p store.Page) ([]config.Channel, int, error) {
-	return listPage[config.Channel](ctx, s, "list channels", nil, `FROM channels`, p)
+	return listPage(ctx, s, listing[config.Channel]{op: "list channels", from: `FROM channels`}, p)
 }
 
 // UpdateChannel replaces a channel; created_at is kept.
 func (s *Store) UpdateChannel(ctx context.Context, c *config.Channel) error {
 	row := *c
 	row.Warnings = nil
-	err := s.write(ctx, "update channel", func(tx *sql.Tx) error {
+	err := s.write(ctx, "update channel", func(ctx context.Context, tx Tx) error {
 		row.UpdatedAt = now()
 		old, err := getChannel(ctx, tx, row.ID)
 		if err != nil {
@@ -77,7 +70,7 @@ func (s *Store) UpdateChannel(ctx context.Context, c *config.Channel) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE channels SET name = ?, body = ? WHERE id = ?`,
+		_, err = tx.Exec(ctx, `UPDATE channels SET name = ?, body = ? WHERE id = ?`,
 			nullIfEmpty(row.Name), body, row.ID)
 		return err
 	})
@@ -90,25 +83,21 @@ func (s *Store) UpdateChannel(ctx context.Context, c *config.Channel) error {
 
 // DeleteChannel deletes a channel that no draft or served API uses.
 func (s *Store) DeleteChannel(ctx context.Context, id string) error {
-	return s.write(ctx, "delete channel", func(tx *sql.Tx) error {
+	return s.write(ctx, "delete channel", func(ctx context.Context, tx Tx) error {
 		if _, err := getChannel(ctx, tx, id); err != nil {
 			return err
 		}
-		bs, err := channelBindings(ctx, tx, id)
+		bs, err := s.channelBindings(ctx, tx, id)
 		if err != nil {
 			return err
 		}
 		if len(bs) > 0 {
-			details := make([]any, len(bs))
-			for i, b := range bs {
-				details[i] = b
-			}
 			return &store.ConflictError{
 				Message: fmt.Sprintf("channel %s is used by %d API binding(s); change or delete those APIs (and unpublish the versions that use it) first", id, len(bs)),
-				Details: details,
+				Details: bindingDetails(bs),
 			}
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM channels WHERE id = ?`, id)
+		_, err = tx.Exec(ctx, `DELETE FROM channels WHERE id = ?`, id)
 		return err
 	})
 }
@@ -116,25 +105,18 @@ func (s *Store) DeleteChannel(ctx context.Context, id string) error {
 // ChannelBindings lists the APIs that use a channel: one row per API in the
 // draft and per environment whose served version uses it.
 func (s *Store) ChannelBindings(ctx context.Context, id string) ([]config.ChannelBinding, error) {
-	var bs []config.ChannelBinding
-	err := s.read(ctx, "channel bindings", func(tx *sql.Tx) error {
+	return readOne(ctx, s, "channel bindings", func(ctx context.Context, tx Tx) ([]config.ChannelBinding, error) {
 		if _, err := getChannel(ctx, tx, id); err != nil {
-			return err
+			return nil, err
 		}
-		var err error
-		bs, err = channelBindings(ctx, tx, id)
-		return err
+		return s.channelBindings(ctx, tx, id)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return bs, nil
 }
 
-func channelBindings(ctx context.Context, tx *sql.Tx, id string) ([]config.ChannelBinding, error) {
+func (s *Store) channelBindings(ctx context.Context, tx Tx, id string) ([]config.ChannelBinding, error) {
 	bs := []config.ChannelBinding{}
 	scan := func(query string) error {
-		rows, err := tx.QueryContext(ctx, query, id)
+		rows, err := tx.Query(ctx, query, id)
 		if err != nil {
 			return err
 		}
@@ -154,17 +136,9 @@ func channelBindings(ctx context.Context, tx *sql.Tx, id string) ([]config.Chann
 		WHERE a.channel_id = ?`); err != nil {
 		return nil, err
 	}
-	// Served versions keep their APIs as JSON; json_each looks inside them
-	// without loading every release into Go.
-	if err := scan(`
-		SELECT e.service_id, s.name,
-		       json_extract(a.value, '$.id'), json_extract(a.value, '$.name'), e.environment
-		FROM environments e
-		JOIN services s ON s.id = e.service_id
-		JOIN releases r ON r.service_id = e.service_id AND r.version = e.version
-		JOIN json_each(r.apis) a
-		WHERE json_extract(a.value, '$.backend.type') = 'channel'
-		  AND json_extract(a.value, '$.backend.channel_id') = ?`); err != nil {
+	// Served versions keep their APIs as JSON; the dialect's query looks
+	// inside them without loading every release into Go.
+	if err := scan(s.d.ServedChannelBindings); err != nil {
 		return nil, err
 	}
 	sort.Slice(bs, func(i, j int) bool {
@@ -193,44 +167,15 @@ func envOrder(env string) int {
 	return 0
 }
 
-func getChannel(ctx context.Context, tx *sql.Tx, id string) (*config.Channel, error) {
-	var body string
-	err := tx.QueryRowContext(ctx, `SELECT body FROM channels WHERE id = ?`, id).Scan(&body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, &store.NotFoundError{Kind: "channel", ID: id}
-	}
-	if err != nil {
-		return nil, err
-	}
-	var c config.Channel
-	if err := json.Unmarshal([]byte(body), &c); err != nil {
-		return nil, err
-	}
-	return &c, nil
+func getChannel(ctx context.Context, tx Tx, id string) (*config.Channel, error) {
+	return getBody[config.Channel](ctx, tx, `SELECT body FROM channels WHERE id = ?`, "channel", id)
 }
 
 // channelNameFree fails with a ConflictError when another channel than self
 // has the name. Unnamed channels never conflict.
-func channelNameFree(ctx context.Context, tx *sql.Tx, name, self string) error {
+func channelNameFree(ctx context.Context, tx Tx, name, self string) error {
 	if name == "" {
 		return nil
 	}
-	var id string
-	err := tx.QueryRowContext(ctx, `SELECT id FROM channels WHERE name = ? AND id <> ?`, name, self).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return &store.ConflictError{
-		Message: fmt.Sprintf("a channel named %q already exists (%s)", name, id),
-		Field:   "name",
-		Details: []any{map[string]string{"id": id, "name": name}},
-	}
-}
-
-// nullIfEmpty stores "" as NULL, which a UNIQUE column lets repeat.
-func nullIfEmpty(s string) sql.NullString {
-	return sql.NullString{String: s, Valid: s != ""}
+	return nameFree(ctx, tx, "channels", "a channel", name, self, true)
 }

@@ -1,9 +1,7 @@
-package sqlite
+package sqlshared
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,8 +13,8 @@ import (
 // CreateService stores a new service and sets its id and timestamps.
 func (s *Store) CreateService(ctx context.Context, svc *config.Service) error {
 	row := *svc
-	row.ID = newID("svc-")
-	err := s.write(ctx, "create service", func(tx *sql.Tx) error {
+	row.ID = NewID("svc-")
+	err := s.write(ctx, "create service", func(ctx context.Context, tx Tx) error {
 		// Stamped inside the transaction, so that creation times follow
 		// commit order.
 		row.CreatedAt = now()
@@ -24,7 +22,7 @@ func (s *Store) CreateService(ctx context.Context, svc *config.Service) error {
 		if err := serviceNameFree(ctx, tx, row.Name, ""); err != nil {
 			return err
 		}
-		hosts, err := domainsFree(ctx, tx, row.Domains, "")
+		hosts, err := checkDomains(ctx, tx, row.Domains, "")
 		if err != nil {
 			return err
 		}
@@ -32,12 +30,12 @@ func (s *Store) CreateService(ctx context.Context, svc *config.Service) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx,
+		if _, err := tx.Exec(ctx,
 			`INSERT INTO services (id, name, created_at, body) VALUES (?, ?, ?, ?)`,
 			row.ID, row.Name, row.CreatedAt.UnixMilli(), body); err != nil {
 			return err
 		}
-		return insertDomains(ctx, tx, row.ID, hosts)
+		return insertDomains(ctx, tx, row.ID, row.Domains, hosts)
 	})
 	if err != nil {
 		return err
@@ -48,18 +46,14 @@ func (s *Store) CreateService(ctx context.Context, svc *config.Service) error {
 
 // GetService returns the service with the given id.
 func (s *Store) GetService(ctx context.Context, id string) (*config.Service, error) {
-	var svc *config.Service
-	err := s.read(ctx, "get service", func(tx *sql.Tx) error {
-		var err error
-		svc, err = getService(ctx, tx, id)
-		return err
+	return readOne(ctx, s, "get service", func(ctx context.Context, tx Tx) (*config.Service, error) {
+		return getService(ctx, tx, id)
 	})
-	return svc, err
 }
 
 // ListServices returns a page of services, oldest first.
 func (s *Store) ListServices(ctx context.Context, p store.Page) ([]config.Service, int, error) {
-	return listPage[config.Service](ctx, s, "list services", nil, `FROM services`, p)
+	return listPage(ctx, s, listing[config.Service]{op: "list services", from: `FROM services`}, p)
 }
 
 // UpdateService replaces a service; created_at is kept. The change reaches
@@ -67,7 +61,7 @@ func (s *Store) ListServices(ctx context.Context, p store.Page) ([]config.Servic
 // domains are live settings, not part of a release).
 func (s *Store) UpdateService(ctx context.Context, svc *config.Service) error {
 	row := *svc
-	err := s.write(ctx, "update service", func(tx *sql.Tx) error {
+	err := s.write(ctx, "update service", func(ctx context.Context, tx Tx) error {
 		row.UpdatedAt = now()
 		old, err := getService(ctx, tx, row.ID)
 		if err != nil {
@@ -77,7 +71,7 @@ func (s *Store) UpdateService(ctx context.Context, svc *config.Service) error {
 		if err := serviceNameFree(ctx, tx, row.Name, row.ID); err != nil {
 			return err
 		}
-		hosts, err := domainsFree(ctx, tx, row.Domains, row.ID)
+		hosts, err := checkDomains(ctx, tx, row.Domains, row.ID)
 		if err != nil {
 			return err
 		}
@@ -85,14 +79,14 @@ func (s *Store) UpdateService(ctx context.Context, svc *config.Service) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE services SET name = ?, body = ? WHERE id = ?`,
+		if _, err := tx.Exec(ctx, `UPDATE services SET name = ?, body = ? WHERE id = ?`,
 			row.Name, body, row.ID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM service_domains WHERE service_id = ?`, row.ID); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM service_domains WHERE service_id = ?`, row.ID); err != nil {
 			return err
 		}
-		return insertDomains(ctx, tx, row.ID, hosts)
+		return insertDomains(ctx, tx, row.ID, row.Domains, hosts)
 	})
 	if err != nil {
 		return err
@@ -104,7 +98,7 @@ func (s *Store) UpdateService(ctx context.Context, svc *config.Service) error {
 // DeleteService deletes a service that no environment serves, with its draft
 // APIs and its release history.
 func (s *Store) DeleteService(ctx context.Context, id string) error {
-	return s.write(ctx, "delete service", func(tx *sql.Tx) error {
+	return s.write(ctx, "delete service", func(ctx context.Context, tx Tx) error {
 		if _, err := getService(ctx, tx, id); err != nil {
 			return err
 		}
@@ -130,13 +124,13 @@ func (s *Store) DeleteService(ctx context.Context, id string) error {
 			`DELETE FROM releases WHERE service_id = ?`,
 			`DELETE FROM apis WHERE service_id = ?`,
 			`DELETE FROM service_domains WHERE service_id = ?`,
-			// Plugin bindings name the service by id only: they go with it.
+			// Bindings name the service by id only: they go with it.
 			`DELETE FROM plugin_bindings WHERE service_id = ?`,
 			`DELETE FROM plan_bindings WHERE service_id = ?`,
 			`DELETE FROM app_bindings WHERE service_id = ?`,
 			`DELETE FROM services WHERE id = ?`,
 		} {
-			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+			if _, err := tx.Exec(ctx, q, id); err != nil {
 				return err
 			}
 		}
@@ -144,52 +138,28 @@ func (s *Store) DeleteService(ctx context.Context, id string) error {
 	})
 }
 
-func getService(ctx context.Context, tx *sql.Tx, id string) (*config.Service, error) {
-	var body string
-	err := tx.QueryRowContext(ctx, `SELECT body FROM services WHERE id = ?`, id).Scan(&body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, &store.NotFoundError{Kind: "service", ID: id}
-	}
-	if err != nil {
-		return nil, err
-	}
-	var svc config.Service
-	if err := json.Unmarshal([]byte(body), &svc); err != nil {
-		return nil, err
-	}
-	return &svc, nil
+func getService(ctx context.Context, tx Tx, id string) (*config.Service, error) {
+	return getBody[config.Service](ctx, tx, `SELECT body FROM services WHERE id = ?`, "service", id)
 }
 
 // serviceExists is getService for callers that need only the NotFoundError.
-func serviceExists(ctx context.Context, tx *sql.Tx, id string) error {
-	var one int
-	err := tx.QueryRowContext(ctx, `SELECT 1 FROM services WHERE id = ?`, id).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
+func serviceExists(ctx context.Context, tx Tx, id string) error {
+	ok, err := exists(ctx, tx, `SELECT 1 FROM services WHERE id = ?`, id)
+	if err == nil && !ok {
 		return &store.NotFoundError{Kind: "service", ID: id}
 	}
 	return err
 }
 
-func serviceNameFree(ctx context.Context, tx *sql.Tx, name, self string) error {
-	var id string
-	err := tx.QueryRowContext(ctx, `SELECT id FROM services WHERE name = ? AND id <> ?`, name, self).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return &store.ConflictError{
-		Message: fmt.Sprintf("a service named %q already exists (%s)", name, id),
-		Field:   "name",
-		Details: []any{map[string]string{"id": id, "name": name}},
-	}
+func serviceNameFree(ctx context.Context, tx Tx, name, self string) error {
+	return nameFree(ctx, tx, "services", "a service", name, self, true)
 }
 
-// domainsFree checks that no other service than self has one of the custom
-// domains, and returns the hosts in the form they are stored (lower case:
-// host names are case-insensitive).
-func domainsFree(ctx context.Context, tx *sql.Tx, domains []config.Domain, self string) ([]string, error) {
+// checkDomains checks that no other service than self has one of the
+// custom domains and that the certificates they name exist, and returns the
+// hosts in the form they are stored (lower case: host names are
+// case-insensitive).
+func checkDomains(ctx context.Context, tx Tx, domains []config.Domain, self string) ([]string, error) {
 	hosts := make([]string, 0, len(domains))
 	seen := map[string]bool{}
 	for i, d := range domains {
@@ -200,11 +170,11 @@ func domainsFree(ctx context.Context, tx *sql.Tx, domains []config.Domain, self 
 		}
 		seen[host] = true
 		var id, name string
-		err := tx.QueryRowContext(ctx, `
+		err := tx.QueryRow(ctx, `
 			SELECT s.id, s.name FROM service_domains d JOIN services s ON s.id = d.service_id
 			WHERE d.host = ? AND d.service_id <> ?`, host, self).Scan(&id, &name)
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
+		case errors.Is(err, ErrNoRows):
 			hosts = append(hosts, host)
 		case err != nil:
 			return nil, err
@@ -216,13 +186,38 @@ func domainsFree(ctx context.Context, tx *sql.Tx, domains []config.Domain, self 
 			}
 		}
 	}
-	return hosts, nil
+	return hosts, certificatesExist(ctx, tx, domains)
 }
 
-func insertDomains(ctx context.Context, tx *sql.Tx, serviceID string, hosts []string) error {
-	for _, h := range hosts {
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO service_domains (host, service_id) VALUES (?, ?)`, h, serviceID); err != nil {
+// certificatesExist fails with an InvalidError when a domain names a
+// certificate that does not exist.
+func certificatesExist(ctx context.Context, tx Tx, domains []config.Domain) error {
+	for i, d := range domains {
+		if d.CertificateID == "" {
+			continue
+		}
+		ok, err := exists(ctx, tx, `SELECT 1 FROM certificates WHERE id = ?`, d.CertificateID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			field := fmt.Sprintf("domains[%d].certificate_id", i)
+			return &store.InvalidError{
+				Field:   field,
+				Message: fmt.Sprintf("%s: certificate %q does not exist", field, d.CertificateID),
+			}
+		}
+	}
+	return nil
+}
+
+// insertDomains stores the custom domains of a service; hosts are their
+// stored forms (see checkDomains).
+func insertDomains(ctx context.Context, tx Tx, serviceID string, domains []config.Domain, hosts []string) error {
+	for i, h := range hosts {
+		if _, err := tx.Exec(ctx,
+			`INSERT INTO service_domains (host, service_id, certificate_id) VALUES (?, ?, ?)`,
+			h, serviceID, nullIfEmpty(domains[i].CertificateID)); err != nil {
 			return err
 		}
 	}

@@ -1,8 +1,7 @@
-package sqlite
+package sqlshared
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/portico-gw/portico/internal/config"
@@ -12,19 +11,19 @@ import (
 // CreatePlugin stores a new plugin and sets its id and timestamps.
 func (s *Store) CreatePlugin(ctx context.Context, p *config.Plugin) error {
 	row := *p
-	row.ID = newID("plg-")
+	row.ID = NewID("plg-")
 	row.Bindings = nil
-	err := s.write(ctx, "create plugin", func(tx *sql.Tx) error {
+	err := s.write(ctx, "create plugin", func(ctx context.Context, tx Tx) error {
 		row.CreatedAt = now()
 		row.UpdatedAt = row.CreatedAt
-		if err := nameFree(ctx, tx, "plugins", "a plugin", row.Name, ""); err != nil {
+		if err := nameFree(ctx, tx, "plugins", "a plugin", row.Name, "", false); err != nil {
 			return err
 		}
 		body, err := marshal(row)
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx,
+		_, err = tx.Exec(ctx,
 			`INSERT INTO plugins (id, name, type, created_at, body) VALUES (?, ?, ?, ?, ?)`,
 			row.ID, row.Name, row.Type, row.CreatedAt.UnixMilli(), body)
 		return err
@@ -38,34 +37,31 @@ func (s *Store) CreatePlugin(ctx context.Context, p *config.Plugin) error {
 
 // GetPlugin returns a plugin with its bindings.
 func (s *Store) GetPlugin(ctx context.Context, id string) (*config.Plugin, error) {
-	var p *config.Plugin
-	err := s.read(ctx, "get plugin", func(tx *sql.Tx) error {
-		var err error
-		if p, err = getPlugin(ctx, tx, id); err != nil {
-			return err
+	return readOne(ctx, s, "get plugin", func(ctx context.Context, tx Tx) (*config.Plugin, error) {
+		p, err := getPlugin(ctx, tx, id)
+		if err != nil {
+			return nil, err
 		}
 		p.Bindings, err = pluginBindings(ctx, tx, `WHERE plugin_id = ?`, id)
-		return err
+		return p, err
 	})
-	return p, err
 }
 
 // ListPlugins returns a page of plugins, oldest first, with their bindings.
 func (s *Store) ListPlugins(ctx context.Context, pg store.Page) ([]config.Plugin, int, error) {
-	items, total, err := listPage[config.Plugin](ctx, s, "list plugins", nil, `FROM plugins`, pg)
-	if err != nil {
-		return nil, 0, err
-	}
-	err = s.read(ctx, "list plugin bindings", func(tx *sql.Tx) error {
-		for i := range items {
-			var err error
-			if items[i].Bindings, err = pluginBindings(ctx, tx, `WHERE plugin_id = ?`, items[i].ID); err != nil {
-				return err
+	return listPage(ctx, s, listing[config.Plugin]{
+		op:   "list plugins",
+		from: `FROM plugins`,
+		fill: func(ctx context.Context, tx Tx, items []config.Plugin) error {
+			for i := range items {
+				var err error
+				if items[i].Bindings, err = pluginBindings(ctx, tx, `WHERE plugin_id = ?`, items[i].ID); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
-	})
-	return items, total, err
+			return nil
+		},
+	}, pg)
 }
 
 // UpdatePlugin replaces a plugin's name and config.
@@ -73,7 +69,7 @@ func (s *Store) UpdatePlugin(ctx context.Context, p *config.Plugin) error {
 	row := *p
 	row.Bindings = nil
 	var bindings []config.PluginBinding
-	err := s.write(ctx, "update plugin", func(tx *sql.Tx) error {
+	err := s.write(ctx, "update plugin", func(ctx context.Context, tx Tx) error {
 		row.UpdatedAt = now()
 		old, err := getPlugin(ctx, tx, row.ID)
 		if err != nil {
@@ -83,14 +79,14 @@ func (s *Store) UpdatePlugin(ctx context.Context, p *config.Plugin) error {
 			return &store.InvalidError{Field: "type", Message: fmt.Sprintf("type cannot change (it is %q); create a new plugin instead", old.Type)}
 		}
 		row.CreatedAt = old.CreatedAt
-		if err := nameFree(ctx, tx, "plugins", "a plugin", row.Name, row.ID); err != nil {
+		if err := nameFree(ctx, tx, "plugins", "a plugin", row.Name, row.ID, false); err != nil {
 			return err
 		}
 		body, err := marshal(row)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE plugins SET name = ?, body = ? WHERE id = ?`, row.Name, body, row.ID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE plugins SET name = ?, body = ? WHERE id = ?`, row.Name, body, row.ID); err != nil {
 			return err
 		}
 		bindings, err = pluginBindings(ctx, tx, `WHERE plugin_id = ?`, row.ID)
@@ -105,7 +101,7 @@ func (s *Store) UpdatePlugin(ctx context.Context, p *config.Plugin) error {
 
 // DeletePlugin deletes a plugin that has no bindings.
 func (s *Store) DeletePlugin(ctx context.Context, id string) error {
-	return s.write(ctx, "delete plugin", func(tx *sql.Tx) error {
+	return s.write(ctx, "delete plugin", func(ctx context.Context, tx Tx) error {
 		if _, err := getPlugin(ctx, tx, id); err != nil {
 			return err
 		}
@@ -119,7 +115,7 @@ func (s *Store) DeletePlugin(ctx context.Context, id string) error {
 				Details: bindingDetails(bs),
 			}
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM plugins WHERE id = ?`, id)
+		_, err = tx.Exec(ctx, `DELETE FROM plugins WHERE id = ?`, id)
 		return err
 	})
 }
@@ -128,8 +124,8 @@ func (s *Store) DeletePlugin(ctx context.Context, id string) error {
 // an empty api_id for the whole service).
 func (s *Store) BindPlugin(ctx context.Context, b *config.PluginBinding) error {
 	row := *b
-	row.ID = newID("pb-")
-	err := s.write(ctx, "bind plugin", func(tx *sql.Tx) error {
+	row.ID = NewID("pb-")
+	err := s.write(ctx, "bind plugin", func(ctx context.Context, tx Tx) error {
 		row.CreatedAt = now()
 		p, err := getPlugin(ctx, tx, row.PluginID)
 		if err != nil {
@@ -138,8 +134,10 @@ func (s *Store) BindPlugin(ctx context.Context, b *config.PluginBinding) error {
 		if err := checkTargets(ctx, tx, row.ServiceID, row.APIIDs); err != nil {
 			return err
 		}
-		found, err := storeBinding(ctx, tx, "plugin_bindings", "plugin_id", row.PluginID, "type", p.Type,
-			row.ID, row.ServiceID, row.Environment, row.APIIDs, row.CreatedAt)
+		found, err := storeBinding(ctx, tx, pluginBindingsTable, p.Type, &bindingRow{
+			ID: row.ID, Owner: row.PluginID, ServiceID: row.ServiceID, Environment: row.Environment,
+			APIIDs: row.APIIDs, CreatedAt: row.CreatedAt,
+		})
 		if err != nil || len(found) == 0 {
 			return err
 		}
@@ -165,21 +163,21 @@ func (s *Store) BindPlugin(ctx context.Context, b *config.PluginBinding) error {
 
 // UnbindPlugin deletes one binding of a plugin.
 func (s *Store) UnbindPlugin(ctx context.Context, pluginID, bindingID string) error {
-	return s.write(ctx, "unbind plugin", func(tx *sql.Tx) error {
+	return s.write(ctx, "unbind plugin", func(ctx context.Context, tx Tx) error {
 		if _, err := getPlugin(ctx, tx, pluginID); err != nil {
 			return err
 		}
-		return deleteBinding(ctx, tx, "plugin_bindings", "plugin_id", pluginID, bindingID)
+		return deleteBinding(ctx, tx, pluginBindingsTable, pluginID, bindingID)
 	})
 }
 
-func getPlugin(ctx context.Context, tx *sql.Tx, id string) (*config.Plugin, error) {
+func getPlugin(ctx context.Context, tx Tx, id string) (*config.Plugin, error) {
 	return getBody[config.Plugin](ctx, tx, `SELECT body FROM plugins WHERE id = ?`, "plugin", id)
 }
 
-// pluginBindings reads bindings of plugins.
-func pluginBindings(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]config.PluginBinding, error) {
-	rows, err := readBindings(ctx, tx, "plugin_bindings", "plugin_id", where, args...)
+// pluginBindings reads the bindings of plugins that match where.
+func pluginBindings(ctx context.Context, tx Tx, where string, args ...any) ([]config.PluginBinding, error) {
+	rows, err := readBindings(ctx, tx, pluginBindingsTable, where, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +190,7 @@ func pluginBindings(ctx context.Context, tx *sql.Tx, where string, args ...any) 
 }
 
 // loadPlugins reads every plugin with its bindings, for Load.
-func loadPlugins(ctx context.Context, tx *sql.Tx) ([]config.Plugin, error) {
+func loadPlugins(ctx context.Context, tx Tx) ([]config.Plugin, error) {
 	ps, err := queryBodies[config.Plugin](ctx, tx, `SELECT body FROM plugins ORDER BY created_at, seq`)
 	if err != nil {
 		return nil, err

@@ -1,8 +1,7 @@
-package sqlite
+package sqlshared
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 
@@ -13,20 +12,20 @@ import (
 // CreateApp stores an application with a generated key and secret.
 func (s *Store) CreateApp(ctx context.Context, a *config.App) error {
 	row := *a
-	row.ID = newID("app-")
+	row.ID = NewID("app-")
 	row.AppKey = newSecretID()
 	row.AppSecret = newSecretKey()
-	err := s.write(ctx, "create app", func(tx *sql.Tx) error {
+	err := s.write(ctx, "create app", func(ctx context.Context, tx Tx) error {
 		row.CreatedAt = now()
 		row.UpdatedAt = row.CreatedAt
-		if err := nameFree(ctx, tx, "apps", "an app", row.Name, ""); err != nil {
+		if err := nameFree(ctx, tx, "apps", "an app", row.Name, "", false); err != nil {
 			return err
 		}
 		body, err := marshal(row)
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO apps (id, name, app_key, created_at, body) VALUES (?, ?, ?, ?, ?)`,
+		_, err = tx.Exec(ctx, `INSERT INTO apps (id, name, app_key, created_at, body) VALUES (?, ?, ?, ?, ?)`,
 			row.ID, row.Name, row.AppKey, row.CreatedAt.UnixMilli(), body)
 		return err
 	})
@@ -39,38 +38,34 @@ func (s *Store) CreateApp(ctx context.Context, a *config.App) error {
 
 // GetApp returns an application.
 func (s *Store) GetApp(ctx context.Context, id string) (*config.App, error) {
-	var a *config.App
-	err := s.read(ctx, "get app", func(tx *sql.Tx) error {
-		var err error
-		a, err = getApp(ctx, tx, id)
-		return err
+	return readOne(ctx, s, "get app", func(ctx context.Context, tx Tx) (*config.App, error) {
+		return getApp(ctx, tx, id)
 	})
-	return a, err
 }
 
 // ListApps returns a page of applications, oldest first.
 func (s *Store) ListApps(ctx context.Context, p store.Page) ([]config.App, int, error) {
-	return listPage[config.App](ctx, s, "list apps", nil, `FROM apps`, p)
+	return listPage(ctx, s, listing[config.App]{op: "list apps", from: `FROM apps`}, p)
 }
 
 // UpdateApp replaces name and description.
 func (s *Store) UpdateApp(ctx context.Context, a *config.App) error {
 	row := *a
-	err := s.write(ctx, "update app", func(tx *sql.Tx) error {
+	err := s.write(ctx, "update app", func(ctx context.Context, tx Tx) error {
 		row.UpdatedAt = now()
 		old, err := getApp(ctx, tx, row.ID)
 		if err != nil {
 			return err
 		}
 		row.CreatedAt, row.AppKey, row.AppSecret = old.CreatedAt, old.AppKey, old.AppSecret
-		if err := nameFree(ctx, tx, "apps", "an app", row.Name, row.ID); err != nil {
+		if err := nameFree(ctx, tx, "apps", "an app", row.Name, row.ID, false); err != nil {
 			return err
 		}
 		body, err := marshal(row)
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE apps SET name = ?, body = ? WHERE id = ?`, row.Name, body, row.ID)
+		_, err = tx.Exec(ctx, `UPDATE apps SET name = ?, body = ? WHERE id = ?`, row.Name, body, row.ID)
 		return err
 	})
 	if err != nil {
@@ -82,7 +77,7 @@ func (s *Store) UpdateApp(ctx context.Context, a *config.App) error {
 
 // DeleteApp deletes an application bound to no API.
 func (s *Store) DeleteApp(ctx context.Context, id string) error {
-	return s.write(ctx, "delete app", func(tx *sql.Tx) error {
+	return s.write(ctx, "delete app", func(ctx context.Context, tx Tx) error {
 		if _, err := getApp(ctx, tx, id); err != nil {
 			return err
 		}
@@ -96,7 +91,7 @@ func (s *Store) DeleteApp(ctx context.Context, id string) error {
 				Details: bindingDetails(bs),
 			}
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM apps WHERE id = ?`, id)
+		_, err = tx.Exec(ctx, `DELETE FROM apps WHERE id = ?`, id)
 		return err
 	})
 }
@@ -104,8 +99,8 @@ func (s *Store) DeleteApp(ctx context.Context, id string) error {
 // BindApp lets an application call an API in an environment.
 func (s *Store) BindApp(ctx context.Context, b *config.AppBinding) error {
 	row := *b
-	row.ID = newID("ab-")
-	err := s.write(ctx, "bind app", func(tx *sql.Tx) error {
+	row.ID = NewID("ab-")
+	err := s.write(ctx, "bind app", func(ctx context.Context, tx Tx) error {
 		row.CreatedAt = now()
 		if err := serviceExists(ctx, tx, row.ServiceID); err != nil {
 			return err
@@ -120,10 +115,10 @@ func (s *Store) BindApp(ctx context.Context, b *config.AppBinding) error {
 			return err
 		}
 		var id string
-		err := tx.QueryRowContext(ctx, `SELECT id FROM app_bindings WHERE app_id = ? AND api_id = ? AND environment = ?`,
+		err := tx.QueryRow(ctx, `SELECT id FROM app_bindings WHERE app_id = ? AND api_id = ? AND environment = ?`,
 			row.AppID, row.APIID, row.Environment).Scan(&id)
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
+		case errors.Is(err, ErrNoRows):
 		case err != nil:
 			return err
 		default:
@@ -134,7 +129,7 @@ func (s *Store) BindApp(ctx context.Context, b *config.AppBinding) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO app_bindings (id, app_id, service_id, api_id, environment, created_at, body)
+		_, err = tx.Exec(ctx, `INSERT INTO app_bindings (id, app_id, service_id, api_id, environment, created_at, body)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, row.ID, row.AppID, row.ServiceID, row.APIID, row.Environment, row.CreatedAt.UnixMilli(), body)
 		return err
 	})
@@ -147,18 +142,15 @@ func (s *Store) BindApp(ctx context.Context, b *config.AppBinding) error {
 
 // AppBindings lists the applications bound to an API.
 func (s *Store) AppBindings(ctx context.Context, serviceID, apiID string) ([]config.AppBinding, error) {
-	var out []config.AppBinding
-	err := s.read(ctx, "app bindings", func(tx *sql.Tx) error {
+	out, err := readOne(ctx, s, "app bindings", func(ctx context.Context, tx Tx) ([]config.AppBinding, error) {
 		if err := serviceExists(ctx, tx, serviceID); err != nil {
-			return err
+			return nil, err
 		}
 		if _, err := getAPI(ctx, tx, serviceID, apiID); err != nil {
-			return err
+			return nil, err
 		}
-		var err error
-		out, err = queryBodies[config.AppBinding](ctx, tx,
+		return queryBodies[config.AppBinding](ctx, tx,
 			`SELECT body FROM app_bindings WHERE service_id = ? AND api_id = ? ORDER BY seq`, serviceID, apiID)
-		return err
 	})
 	if out == nil {
 		out = []config.AppBinding{}
@@ -168,20 +160,12 @@ func (s *Store) AppBindings(ctx context.Context, serviceID, apiID string) ([]con
 
 // UnbindApp deletes one binding of an API.
 func (s *Store) UnbindApp(ctx context.Context, serviceID, apiID, bindingID string) error {
-	return s.write(ctx, "unbind app", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM app_bindings WHERE id = ? AND service_id = ? AND api_id = ?`, bindingID, serviceID, apiID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return &store.NotFoundError{Kind: "binding", ID: bindingID}
-		}
-		return nil
+	return s.write(ctx, "unbind app", func(ctx context.Context, tx Tx) error {
+		return deleteOne(ctx, tx, "binding", bindingID,
+			`DELETE FROM app_bindings WHERE id = ? AND service_id = ? AND api_id = ?`, bindingID, serviceID, apiID)
 	})
 }
 
-func getApp(ctx context.Context, tx *sql.Tx, id string) (*config.App, error) {
+func getApp(ctx context.Context, tx Tx, id string) (*config.App, error) {
 	return getBody[config.App](ctx, tx, `SELECT body FROM apps WHERE id = ?`, "app", id)
 }
