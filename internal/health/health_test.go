@@ -238,7 +238,9 @@ func TestNodeSuccessResetsCount(t *testing.T) {
 	n := newNode()
 	for round := 0; round < 5; round++ {
 		for _, k := range []health.Kind{health.TCP, health.Timeout, health.HTTP} {
-			if n.Failure(k, "x", p) || n.Failure(k, "x", p) {
+			first := n.Failure(k, "x", p)
+			second := n.Failure(k, "x", p)
+			if first || second {
 				t.Fatalf("round %d: two %v failures ejected the node", round, k)
 			}
 		}
