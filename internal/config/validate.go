@@ -46,11 +46,11 @@ func ValidateChannel(c *Channel) error {
 		return fieldErr("algorithm", "must be %s", DefaultAlgo)
 	}
 	switch c.Scheme {
-	case "http", "https":
+	case "http", "https", "grpc", "grpcs":
 	case "":
-		return fieldErr("scheme", "is required (http or https)")
+		return fieldErr("scheme", "is required (http, https, grpc or grpcs)")
 	default:
-		return fieldErr("scheme", "must be http or https")
+		return fieldErr("scheme", "must be http, https, grpc (gRPC over HTTP/2 without TLS) or grpcs (gRPC over HTTP/2 with TLS)")
 	}
 	if c.HostHeader != "" && !isHostPort(c.HostHeader) {
 		return fieldErr("host_header", "must be a host name or IP, optionally with :port")
@@ -96,8 +96,8 @@ func ValidateChannel(c *Channel) error {
 		return fieldErr("retries", "must be 1-%d", MaxRetries)
 	}
 	if c.TLS != nil {
-		if c.Scheme != "https" {
-			return fieldErr("tls", "applies to https channels only")
+		if c.Scheme != "https" && c.Scheme != "grpcs" {
+			return fieldErr("tls", "applies to https and grpcs channels only")
 		}
 		if c.TLS.ServerName != "" && !isHost(c.TLS.ServerName) {
 			return fieldErr("tls.server_name", "must be a DNS name or IP address")

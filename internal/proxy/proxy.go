@@ -379,6 +379,10 @@ func (p *Proxy) serve(hx *h1.Exchange, st *reqState) {
 // forward sends the request to the API's backend, retrying per the channel's
 // rules, and relays the answer or the gateway's error.
 func (p *Proxy) forward(hx *h1.Exchange, st *reqState, api *snapshot.API) {
+	if api.Channel != nil && api.Channel.H2 {
+		p.forwardH2(hx, st, api)
+		return
+	}
 	x := &st.x
 	req := &hx.Req
 	upgrade := len(req.Upgrade) > 0 && api.WebSocket
@@ -870,6 +874,10 @@ func (p *Proxy) fail(hx *h1.Exchange, x *exchange, status int, msg string, extra
 	}
 	if hx.Started() {
 		hx.SetClose()
+		return
+	}
+	if isGRPC(hx.Req.Fields) {
+		p.failGRPC(hx, x, status, msg, extra...)
 		return
 	}
 	var buf [512]byte

@@ -6,9 +6,11 @@
 package snapshot
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -111,6 +113,8 @@ type Channel struct {
 	Balancer *balancer.WRR
 	// Health is the channel's health_check, compiled.
 	Health *health.Policy
+	// H2: the nodes speak HTTP/2 (gRPC channels, scheme grpc or grpcs).
+	H2 bool
 	// fingerprint identifies the node list and weights: a balancer is carried
 	// to the next snapshot only when it is unchanged.
 	fingerprint string
@@ -445,8 +449,50 @@ func probe(n *Node, p *health.Policy) health.Probe {
 	}
 	head = append(head, "Connection: close\r\n\r\n"...)
 	client := n.Client
+	if client.Target.H2 {
+		return h2Probe(n, p)
+	}
 	return func(deadline time.Time) (int, error) { return client.Probe(head, deadline) }
 }
+
+// h2Probe is the active check of an HTTP/2 (gRPC) node: the same GET, as
+// an HTTP/2 stream on the node's transport.
+func h2Probe(n *Node, p *health.Policy) health.Probe {
+	scheme := "http://"
+	if n.HTTPS {
+		scheme = "https://"
+	}
+	url, host, client := scheme+n.Addr+p.Path, n.Host, n.Client
+	headers := p.Headers
+	return func(deadline time.Time) (int, error) {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return 0, err
+		}
+		req.Host = host
+		req.Header.Set("User-Agent", "portico-health-check")
+		for _, h := range headers {
+			req.Header.Set(h[0], h[1])
+		}
+		resp, err := client.RoundTrip(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, &timeoutError{err}
+			}
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+}
+
+// timeoutError marks a probe that ran out of time.
+type timeoutError struct{ error }
+
+func (e *timeoutError) Timeout() bool { return true }
+func (e *timeoutError) Unwrap() error { return e.error }
 
 func protocols(ps []string) uint8 {
 	if len(ps) == 0 {
@@ -465,8 +511,9 @@ func protocols(ps []string) uint8 {
 }
 
 func (b *Builder) compileChannel(c *config.Channel, prev *Channel) (*Channel, error) {
-	https := c.Scheme == "https"
-	ch := &Channel{ID: c.ID, Retries: c.RetryCount(), Health: health.Compile(c.HealthCheck)}
+	https := c.Scheme == "https" || c.Scheme == "grpcs"
+	h2 := c.Scheme == "grpc" || c.Scheme == "grpcs"
+	ch := &Channel{ID: c.ID, Retries: c.RetryCount(), Health: health.Compile(c.HealthCheck), H2: h2}
 	weights := make([]int, len(c.Nodes))
 	var fp strings.Builder
 	for i, n := range c.Nodes {
@@ -475,7 +522,7 @@ func (b *Builder) compileChannel(c *config.Channel, prev *Channel) (*Channel, er
 		if host == "" {
 			host = addr
 		}
-		t := upstream.Target{HTTPS: https, Addr: addr}
+		t := upstream.Target{HTTPS: https, H2: h2, Addr: addr}
 		if https {
 			t.TLS.ServerName = sniName(c, n.Host)
 			if c.TLS != nil {

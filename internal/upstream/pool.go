@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -44,14 +45,17 @@ type TLS struct {
 // Target names one backend endpoint.
 type Target struct {
 	HTTPS bool
-	Addr  string // host:port
-	TLS   TLS
+	// H2: the node speaks HTTP/2 (gRPC): over TLS when HTTPS, cleartext
+	// (h2c) otherwise. Such a client's exchanges go through RoundTrip.
+	H2   bool
+	Addr string // host:port
+	TLS  TLS
 }
 
 // Key identifies the target: its address and TLS settings.
 func (t Target) Key() string {
 	sum := sha256.Sum256([]byte(t.TLS.CAPEM))
-	return fmt.Sprintf("%t|%s|%s|%t|%x", t.HTTPS, t.Addr, t.TLS.ServerName, t.TLS.InsecureSkipVerify, sum[:8])
+	return fmt.Sprintf("%t|%t|%s|%s|%t|%x", t.HTTPS, t.H2, t.Addr, t.TLS.ServerName, t.TLS.InsecureSkipVerify, sum[:8])
 }
 
 // Pool hands out one client per target and keeps it across snapshots.
@@ -116,6 +120,9 @@ func (p *Pool) Client(t Target) (*Client, error) {
 			return nil, err
 		}
 	}
+	if t.H2 {
+		c.h2 = newH2Transport(p, t, c.tlsCfg)
+	}
 	p.clients[k] = c
 	return c, nil
 }
@@ -139,6 +146,9 @@ type Client struct {
 	Target Target
 	pool   *Pool
 	tlsCfg *tls.Config
+
+	// h2 carries the exchanges of an HTTP/2 (gRPC) target.
+	h2 *http.Transport
 
 	mu      sync.Mutex
 	idle    []*Conn // most recently used last
@@ -198,6 +208,9 @@ func (c *Client) retire() {
 	c.retired = true
 	c.mu.Unlock()
 	c.closeIdle(0)
+	if c.h2 != nil {
+		c.h2.CloseIdleConnections()
+	}
 }
 
 // closeIdle closes the connections idle longer than d (all when d is 0).
