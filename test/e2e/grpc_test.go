@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net"
@@ -62,15 +63,19 @@ func first(v []string) string {
 	return v[0]
 }
 
-// startGRPCBackend runs a gRPC server (cleartext HTTP/2) with the health
-// and echo services on 127.0.0.1.
-func startGRPCBackend(t *testing.T) (string, int) {
+// startGRPCBackend runs a gRPC server with the health and echo services
+// on 127.0.0.1: cleartext HTTP/2, or over TLS with cert when it is set.
+func startGRPCBackend(t *testing.T, cert *tls.Certificate) (string, int) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	var opts []grpc.ServerOption
+	if cert != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{*cert}})))
+	}
+	srv := grpc.NewServer(opts...)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(srv, hs)
@@ -86,7 +91,7 @@ func startGRPCBackend(t *testing.T) (string, int) {
 // the API timeout, and the gateway's own errors as gRPC statuses.
 func TestGRPCThroughTheGateway(t *testing.T) {
 	t.Parallel()
-	host, port := startGRPCBackend(t)
+	host, port := startGRPCBackend(t, nil)
 	dead, deadPort := deadAddr(t)
 	g := startGateway(t)
 	a := g.admin
@@ -173,5 +178,37 @@ func TestGRPCThroughTheGateway(t *testing.T) {
 		if status.Code(err) != tc2.want {
 			t.Errorf("%s: %v, want %s", tc2.name, err, tc2.want)
 		}
+	}
+}
+
+// TestGRPCSChannel: a grpcs channel reaches its node over TLS, verified
+// with the channel's CA and server name.
+func TestGRPCSChannel(t *testing.T) {
+	t.Parallel()
+	ca := newTestCA(t)
+	certPEM, keyPEM := ca.issue(t, 9, time.Now().Add(time.Hour), "grpc.internal")
+	cert, err := tls.X509KeyPair([]byte(certPEM), []byte(keyPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port := startGRPCBackend(t, &cert)
+	g := startGateway(t)
+	a := g.admin
+	caPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}))
+	ch := a.createChannel(channel{Network: "default", Scheme: "grpcs", Nodes: []node{{Host: host, Port: port, Weight: 1}},
+		TLS: &channelTLS{CAPEM: caPEM, ServerName: "grpc.internal"}})
+	a.publishedService("grpcs", channelAPI("health", "POST", "=/grpc.health.v1.Health/Check", ch.ID, "/grpc.health.v1.Health/Check"))
+
+	conn, err := grpc.NewClient(g.tlsAddr, grpc.WithTransportCredentials(credentials.NewTLS(
+		&tls.Config{InsecureSkipVerify: true}))) //nolint:gosec // the gateway's default certificate
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	hc, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || hc.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health check through a grpcs channel: %v %v", hc, err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -364,5 +365,66 @@ func TestForceHTTPS(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Errorf("the force_https domain over TLS: %d", resp.StatusCode)
+	}
+}
+
+// TestHTTP2Streams: over HTTP/2 an answer streams (its first part reaches
+// the client before the backend writes the rest) and an API timeout answers
+// 504, as on HTTP/1.1.
+func TestHTTP2Streams(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	be := newHandlerBackend(t, "h2stream", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			select {
+			case <-time.After(5 * time.Second):
+			case <-r.Context().Done():
+			}
+			return
+		}
+		_, _ = w.Write([]byte("first\n"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+		_, _ = w.Write([]byte("second\n"))
+	}))
+	g := startGateway(t)
+	ch := g.admin.createChannel(httpChannel(be.node(1)))
+	x := channelAPI("s", "GET", "/s", ch.ID, "/")
+	x.Backend.Timeout = 1
+	g.admin.publishedService("h2s", x)
+
+	c := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{ForceAttemptHTTP2: true,
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the default certificate
+	resp, err := c.Get("https://" + g.tlsAddr + "/s/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("answered over %s, want HTTP/2", resp.Proto)
+	}
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil || string(buf) != "first\n" {
+		t.Fatalf("first part: %q %v", buf, err)
+	}
+	once.Do(func() { close(release) }) // only now does the backend write the rest
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || string(rest) != "second\n" {
+		t.Fatalf("rest: %q %v", rest, err)
+	}
+
+	resp, err = c.Get("https://" + g.tlsAddr + "/s/slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGatewayTimeout || !bytes.Contains(body, []byte(`"request_id"`)) {
+		t.Errorf("a backend slower than the API timeout over HTTP/2: %d %s, want 504", resp.StatusCode, body)
 	}
 }
