@@ -252,7 +252,7 @@ func TestChannelErrors(t *testing.T) {
 		{"port out of range", edit(func(m map[string]any) { m["nodes"].([]any)[0].(map[string]any)["port"] = 70000 }), "nodes[0].port", "nodes[0].port must be 1-65535", 400, "InvalidParameter"},
 		{"missing weight", edit(func(m map[string]any) { delete(m["nodes"].([]any)[0].(map[string]any), "weight") }), "nodes[0].weight", "required", 400, "InvalidParameter"},
 		{"missing network", edit(func(m map[string]any) { delete(m, "network") }), "network", "required", 400, "InvalidParameter"},
-		{"bad scheme", edit(func(m map[string]any) { m["scheme"] = "ftp" }), "scheme", "http or https", 400, "InvalidParameter"},
+		{"bad scheme", edit(func(m map[string]any) { m["scheme"] = "ftp" }), "scheme", "http, https, grpc", 400, "InvalidParameter"},
 		{"no nodes", edit(func(m map[string]any) { m["nodes"] = []any{} }), "nodes", "required", 400, "InvalidParameter"},
 		{"retries too high", edit(func(m map[string]any) { m["retries"] = 101 }), "retries", "1-100", 400, "InvalidParameter"},
 		{"duplicate name", channelMap("taken", "default"), "name", "taken", 409, "Conflict"},

@@ -116,7 +116,7 @@ func TestValidateChannel(t *testing.T) {
 		{name: "scheme missing", edit: func(c *Channel) { c.Scheme = "" }, field: "scheme"},
 		{name: "scheme https", edit: func(c *Channel) { c.Scheme = "https" }},
 		{name: "scheme upper case", edit: func(c *Channel) { c.Scheme = "HTTP" }, field: "scheme"},
-		{name: "scheme other", edit: func(c *Channel) { c.Scheme = "grpc" }, field: "scheme"},
+		{name: "scheme other", edit: func(c *Channel) { c.Scheme = "ftp" }, field: "scheme"},
 
 		{name: "host_header name", edit: func(c *Channel) { c.HostHeader = "api.example.com" }},
 		{name: "host_header name and port", edit: func(c *Channel) { c.HostHeader = "api.example.com:8443" }},
