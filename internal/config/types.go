@@ -158,6 +158,9 @@ type Backend struct {
 	Path      string `json:"path"`
 	Timeout   *int   `json:"timeout"`
 	Mock      *Mock  `json:"mock,omitempty"`
+	// TLS configures the gateway-to-backend TLS of an https url backend
+	// (a service behind a private CA), as a channel's tls does.
+	TLS *ChannelTLS `json:"tls,omitempty"`
 }
 
 // TimeoutSeconds returns the backend timeout with the default applied.

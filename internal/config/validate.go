@@ -99,17 +99,25 @@ func ValidateChannel(c *Channel) error {
 		if c.Scheme != "https" && c.Scheme != "grpcs" {
 			return fieldErr("tls", "applies to https and grpcs channels only")
 		}
-		if c.TLS.ServerName != "" && !isHost(c.TLS.ServerName) {
-			return fieldErr("tls.server_name", "must be a DNS name or IP address")
-		}
-		if c.TLS.CAPEM != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(c.TLS.CAPEM)) {
-			return fieldErr("tls.ca_pem", "holds no PEM certificate")
+		if err := checkTLS("tls", c.TLS); err != nil {
+			return err
 		}
 	}
 	if c.HealthCheck != nil {
 		if err := validateHealthCheck(c.HealthCheck); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkTLS validates the gateway-to-backend TLS settings at field f.
+func checkTLS(f string, t *ChannelTLS) error {
+	if t.ServerName != "" && !isHost(t.ServerName) {
+		return fieldErr(f+".server_name", "must be a DNS name or IP address")
+	}
+	if t.CAPEM != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(t.CAPEM)) {
+		return fieldErr(f+".ca_pem", "holds no PEM certificate")
 	}
 	return nil
 }
@@ -122,8 +130,8 @@ func ChannelWarnings(c *Channel, networks []string) []string {
 			return nil
 		}
 	}
-	return []string{fmt.Sprintf("network %q is not among this instance's networks (%s): calls to this channel will fail until the networks are connected (a private link, VPN or cloud interconnect)",
-		c.Network, strings.Join(networks, ", "))}
+	return []string{fmt.Sprintf("network %q is not among this instance's networks (%s): this gateway node still sends the channel's calls to its nodes, and they answer 502 while the nodes cannot be reached from here; connect the networks (a private link, VPN or cloud interconnect) and add %q to --networks",
+		c.Network, strings.Join(networks, ", "), c.Network)}
 }
 
 // ValidateService checks a service and fills its defaults.
@@ -264,6 +272,14 @@ func validateBackend(b *Backend, pat PathPattern) error {
 		}
 		if b.ChannelID != "" || b.Mock != nil {
 			return fieldErr("backend.type", "url backends take url only, not channel_id or mock")
+		}
+		if b.TLS != nil {
+			if !strings.HasPrefix(b.URL, "https://") {
+				return fieldErr("backend.tls", "applies to https:// urls only")
+			}
+			if err := checkTLS("backend.tls", b.TLS); err != nil {
+				return err
+			}
 		}
 	case BackendMock:
 		if b.Mock == nil {

@@ -334,6 +334,10 @@ func (p *Proxy) serve(hx *h1.Exchange, st *reqState) {
 	switch res {
 	case router.NotFound:
 		x.reject = observe.RejectNoRoute
+		if env, served := s.EnvironmentOf(b2s(x.host), b2s(path)); !served {
+			p.fail(hx, x, 404, "no API is published in the "+env+" environment for this host")
+			return
+		}
 		p.fail(hx, x, 404, "no API matches this host, environment and path")
 		return
 	case router.MethodNotAllowed:

@@ -226,6 +226,22 @@ func (s *Snapshot) Lookup(host, method, path string, m *router.Match) (*API, str
 	return s.APIs[m.ID], path, res
 }
 
+// EnvironmentOf returns the environment a request for host and path is
+// routed in, and whether any API is served there (for the message of a
+// 404: an environment that serves nothing is told apart from a path that
+// matches no API).
+func (s *Snapshot) EnvironmentOf(host, path string) (string, bool) {
+	if d, ok := s.domains[host]; ok {
+		env := d.env
+		if env == "" {
+			env, _ = splitEnv(path)
+		}
+		return env, d.tables[env] != nil
+	}
+	env, _ := splitEnv(path)
+	return env, s.envs[env] != nil
+}
+
 // splitEnv takes the environment named by the first path segment, or
 // "release" when the first segment names none.
 func splitEnv(path string) (string, string) {
@@ -608,7 +624,7 @@ func (b *Builder) compileAPI(c *config.API, channels map[string]*Channel, channe
 		}
 		a.Channel = ch
 	case config.BackendURL:
-		n, err := b.urlNode(cp.Backend.URL)
+		n, err := b.urlNode(cp.Backend.URL, cp.Backend.TLS)
 		if err != nil {
 			return nil, pat, err
 		}
@@ -624,7 +640,7 @@ func (b *Builder) compileAPI(c *config.API, channels map[string]*Channel, channe
 	return a, pat, nil
 }
 
-func (b *Builder) urlNode(raw string) (*Node, error) {
+func (b *Builder) urlNode(raw string, tlsCfg *config.ChannelTLS) (*Node, error) {
 	https := strings.HasPrefix(raw, "https://")
 	hostport := strings.TrimPrefix(strings.TrimPrefix(raw, "https://"), "http://")
 	hostport = strings.TrimSuffix(hostport, "/")
@@ -640,6 +656,12 @@ func (b *Builder) urlNode(raw string) (*Node, error) {
 	t := upstream.Target{HTTPS: https, Addr: addr}
 	if https {
 		t.TLS.ServerName = host
+		if tlsCfg != nil {
+			t.TLS.CAPEM, t.TLS.InsecureSkipVerify = tlsCfg.CAPEM, tlsCfg.InsecureSkipVerify
+			if tlsCfg.ServerName != "" {
+				t.TLS.ServerName = tlsCfg.ServerName
+			}
+		}
 	}
 	client, err := b.Pool.Client(t)
 	if err != nil {
