@@ -328,6 +328,15 @@ func TestValidateAPI(t *testing.T) {
 		{name: "backend type other", edit: func(a *API) { a.Backend.Type = "lambda" }, field: "backend.type"},
 		{name: "channel without id", edit: func(a *API) { a.Backend.ChannelID = "" }, field: "backend.channel_id"},
 		{name: "channel with url", edit: func(a *API) { a.Backend.URL = "http://x" }, field: "backend.type"},
+		{name: "url tls", edit: func(a *API) {
+			a.Backend = Backend{Type: BackendURL, URL: "https://idc.example.com", TLS: &ChannelTLS{ServerName: "svc.corp"}}
+		}},
+		{name: "url tls on http", edit: func(a *API) {
+			a.Backend = Backend{Type: BackendURL, URL: "http://idc.example.com", TLS: &ChannelTLS{}}
+		}, field: "backend.tls"},
+		{name: "url tls bad ca", edit: func(a *API) {
+			a.Backend = Backend{Type: BackendURL, URL: "https://idc.example.com", TLS: &ChannelTLS{CAPEM: "nope"}}
+		}, field: "backend.tls.ca_pem"},
 		{name: "channel with mock", edit: func(a *API) { a.Backend.Mock = &Mock{} }, field: "backend.type"},
 
 		{name: "url", edit: urlBackend("http://10.0.0.1:8080")},
