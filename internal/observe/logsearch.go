@@ -20,11 +20,13 @@ type LogRing struct {
 
 // LogEntry is one access-log line with the fields searches filter on.
 type LogEntry struct {
-	Time                    time.Time
-	RequestID, Service, Env string
-	API, ClientIP           string
-	Status                  int
-	Line                    []byte // the JSON line, without its newline
+	Time              time.Time
+	Service, Env, API string
+	Status            int
+	// Line is the JSON line, without its newline. The request id and the
+	// client address are read from it when a search asks for them, so that
+	// keeping an entry costs the request no allocation.
+	Line []byte
 }
 
 // NewLogRing keeps up to size entries (at least 1).
@@ -91,15 +93,30 @@ func (r *LogRing) Search(q LogQuery) ([][]byte, int) {
 	return out, total
 }
 
+// jsonString returns the value that follows key (`"name":"`) in an
+// access-log line, up to its closing quote. The line is the gateway's own:
+// the request id and client address hold no escaped quotes.
+func jsonString(line []byte, key string) []byte {
+	i := bytes.Index(line, []byte(key))
+	if i < 0 {
+		return nil
+	}
+	v := line[i+len(key):]
+	if j := bytes.IndexByte(v, '"'); j >= 0 {
+		return v[:j]
+	}
+	return nil
+}
+
 func (q *LogQuery) match(e *LogEntry, kw []byte) bool {
 	switch {
 	case !q.From.IsZero() && e.Time.Before(q.From),
 		!q.To.IsZero() && e.Time.After(q.To),
-		q.RequestID != "" && e.RequestID != q.RequestID,
+		q.RequestID != "" && string(jsonString(e.Line, `"request_id":"`)) != q.RequestID,
 		q.ServiceID != "" && e.Service != q.ServiceID,
 		q.APIID != "" && e.API != q.APIID,
 		q.Env != "" && e.Env != q.Env,
-		q.ClientIP != "" && e.ClientIP != q.ClientIP,
+		q.ClientIP != "" && string(jsonString(e.Line, `"client_ip":"`)) != q.ClientIP,
 		len(kw) > 0 && !bytes.Contains(e.Line, kw):
 		return false
 	}

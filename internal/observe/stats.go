@@ -2,7 +2,7 @@ package observe
 
 import (
 	"math"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,7 +97,7 @@ func (a *APIStats) Record(status int, latency time.Duration, in, out int64) {
 	sl.latencyUS.Add(us)
 	sl.in.Add(in)
 	sl.out.Add(out)
-	i := sort.Search(len(statBuckets), func(i int) bool { return us <= statBuckets[i] })
+	i, _ := slices.BinarySearch(statBuckets, us) // the first bucket >= us
 	sl.hist[i].Add(1)
 }
 

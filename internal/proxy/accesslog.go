@@ -218,9 +218,9 @@ func (l *AccessLog) Log(hx *h1.Exchange, x *exchange) {
 		if x.api != nil {
 			svc, env, api = x.api.ServiceID, x.api.Environment, x.api.ID
 		}
-		// Strings that outlive the request: the ring keeps them.
-		bp.entry = observe.LogEntry{Time: x.start, RequestID: string(x.reqID), Service: svc, Env: env, API: api,
-			ClientIP: x.clientIP.String(), Status: hx.Status}
+		// The ids come from the snapshot and outlive the request; the
+		// request id and client address are read back from the line.
+		bp.entry = observe.LogEntry{Time: x.start, Service: svc, Env: env, API: api, Status: hx.Status}
 	}
 	l.send(bp)
 }

@@ -51,6 +51,9 @@ type Snapshot struct {
 
 	envs    map[string]*router.Table // default host, by environment
 	domains map[string]*domain       // custom domains, lower-case host
+	// forceHTTPS: some domain redirects plain HTTP (without one, the
+	// check costs the plain path nothing).
+	forceHTTPS bool
 }
 
 // Problem is an API that is disabled because it failed to compile.
@@ -72,6 +75,9 @@ type domain struct {
 // ForceHTTPS reports whether plain-HTTP requests for host (lower case,
 // without port) are redirected to https.
 func (s *Snapshot) ForceHTTPS(host string) bool {
+	if !s.forceHTTPS {
+		return false
+	}
 	d, ok := s.domains[host]
 	return ok && d.forceHTTPS
 }
@@ -370,6 +376,9 @@ func (b *Builder) Build(st *config.State) *Snapshot {
 				s.domains[host] = &domain{env: d.Environment, tables: map[string]*router.Table{}, forceHTTPS: d.ForceHTTPS}
 			}
 		}
+	}
+	for _, d := range s.domains {
+		s.forceHTTPS = s.forceHTTPS || d.forceHTTPS
 	}
 	for env, routes := range defaultRoutes {
 		s.envs[env] = router.New(routes)
