@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -91,6 +92,9 @@ func (s *Server) init() {
 // shutting down is served one exchange, answered with Connection: close.
 func (s *Server) ServeConn(nc net.Conn) {
 	c := &conn{s: s, nc: nc, tls: isTLS(nc)}
+	if r, ok := nc.(PeerRelay); ok && r.RelaysPeers() {
+		c.relay = true
+	}
 	s.mu.Lock()
 	s.init()
 	s.conns[c] = struct{}{}
@@ -198,6 +202,7 @@ type conn struct {
 	nc     net.Conn
 	dc     DeadlineConn
 	tls    bool
+	relay  bool // a PeerRelay connection
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	x      Exchange
@@ -288,6 +293,9 @@ func (c *conn) serve() {
 				c.lingerClose()
 			}
 			return
+		}
+		if c.relay {
+			x.takePeer()
 		}
 		c.dc.RSlide, c.dc.WSlide = s.ReadTimeout, s.WriteTimeout
 		x.Body.ResetRequest(c.br, &x.Req, 0)
@@ -390,6 +398,9 @@ type Exchange struct {
 	Status int
 	// Written counts the body bytes written to the client.
 	Written int64
+	// peer is the client's address a PeerRelay connection gave for this
+	// request (nil: the connection's).
+	peer net.Addr
 }
 
 func (x *Exchange) reset() {
@@ -399,7 +410,38 @@ func (x *Exchange) reset() {
 }
 
 // RemoteAddr is the client's address.
-func (x *Exchange) RemoteAddr() net.Addr { return x.c.nc.RemoteAddr() }
+func (x *Exchange) RemoteAddr() net.Addr {
+	if x.peer != nil {
+		return x.peer
+	}
+	return x.c.nc.RemoteAddr()
+}
+
+// PeerField is the field in which a PeerRelay connection names the client
+// of each request. It is honoured on such connections only, and removed
+// from the request before the handler sees it.
+const PeerField = "Portico-Relay-Peer"
+
+// PeerRelay is implemented by connections that carry the requests of
+// other clients (the HTTP/2 front end's bridge): each request names its
+// client in PeerField. Only the process itself can write to such a
+// connection, so the field is trusted there and nowhere else.
+type PeerRelay interface{ RelaysPeers() bool }
+
+// takePeer reads and removes PeerField.
+func (x *Exchange) takePeer() {
+	f := x.Req.Fields
+	for i := range f {
+		if !f[i].Is("portico-relay-peer") {
+			continue
+		}
+		if ap, err := netip.ParseAddrPort(string(f[i].Value)); err == nil {
+			x.peer = net.TCPAddrFromAddrPort(ap)
+		}
+		x.Req.Fields = append(f[:i], f[i+1:]...)
+		return
+	}
+}
 
 // IsTLS reports whether the connection is TLS.
 func (x *Exchange) IsTLS() bool { return x.c.tls }

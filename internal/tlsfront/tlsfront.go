@@ -20,7 +20,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -71,7 +70,8 @@ func New(engine *h1.Server, cfg *tls.Config, o Options) *Front {
 	}
 	f.bridge = &httputil.ReverseProxy{
 		Rewrite:       rewrite,
-		Transport:     &http.Transport{DialContext: f.dialEngine, DisableKeepAlives: true, DisableCompression: true, MaxResponseHeaderBytes: 1 << 20},
+		Transport: &http.Transport{DialContext: f.dialEngine, DisableCompression: true, MaxResponseHeaderBytes: 1 << 20,
+			MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second},
 		FlushInterval: -1, // stream: every write reaches the client at once
 		ErrorHandler:  bridgeError,
 		ErrorLog:      slog.NewLogLogger(f.log.Handler(), slog.LevelDebug),
@@ -203,13 +203,11 @@ func (l *connListener) Close() error {
 
 func (l *connListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
 
-// peerKey carries an HTTP/2 client's address to dialEngine.
-type peerKey struct{}
-
 // rewrite makes the bridged request: the stream's method, target, Host and
-// fields, untouched. It keeps the X-Forwarded-* and Forwarded fields that
-// ReverseProxy would drop: the engine decides whether to believe them, by
-// --trusted-proxies, as on the plain port.
+// fields, untouched, and the client's address in h1.PeerField (a copy sent
+// by the client is dropped first). It keeps the X-Forwarded-* and
+// Forwarded fields that ReverseProxy would drop: the engine decides whether
+// to believe them, by --trusted-proxies, as on the plain port.
 func rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme, pr.Out.URL.Host = "http", pr.In.Host
 	pr.Out.Host = pr.In.Host
@@ -218,22 +216,19 @@ func rewrite(pr *httputil.ProxyRequest) {
 			pr.Out.Header[h] = v
 		}
 	}
-	pr.Out = pr.Out.WithContext(context.WithValue(pr.Out.Context(), peerKey{}, pr.In.RemoteAddr))
+	pr.Out.Header.Del(h1.PeerField)
+	pr.Out.Header.Set(h1.PeerField, pr.In.RemoteAddr)
 }
 
-// dialEngine connects one bridged stream to the engine: a Unix socket pair
-// whose engine end says where the request came from.
-func (f *Front) dialEngine(ctx context.Context, _, _ string) (net.Conn, error) {
-	remote, _ := ctx.Value(peerKey{}).(string)
-	peer, err := net.ResolveTCPAddr("tcp", remote)
-	if err != nil {
-		return nil, fmt.Errorf("bridge: the client address %q: %w", remote, err)
-	}
+// dialEngine opens one bridge connection to the engine: a Unix socket
+// pair whose engine end relays the client address of each request. The
+// bridge keeps such connections alive and reuses them across streams.
+func (f *Front) dialEngine(context.Context, string, string) (net.Conn, error) {
 	client, server, err := socketPair()
 	if err != nil {
 		return nil, err
 	}
-	go f.engine.ServeConn(&bridged{UnixConn: server, peer: peer})
+	go f.engine.ServeConn(&bridged{UnixConn: server})
 	return client, nil
 }
 
@@ -265,19 +260,17 @@ func fileConn(fd int) (*net.UnixConn, error) {
 	return c.(*net.UnixConn), nil
 }
 
-// bridged is the engine's end of a bridged HTTP/2 stream. Embedding the
+// bridged is the engine's end of a bridge connection. Embedding the
 // *net.UnixConn keeps SyscallConn, so the engine can still see whether the
-// client went away (the bridge closes its end when the stream is reset).
-type bridged struct {
-	*net.UnixConn
-	peer *net.TCPAddr
-}
-
-// RemoteAddr is the HTTP/2 client's address.
-func (b *bridged) RemoteAddr() net.Addr { return b.peer }
+// client went away (the bridge closes the connection of a stream the
+// client reset).
+type bridged struct{ *net.UnixConn }
 
 // ViaTLS: every bridged stream came over TLS.
 func (b *bridged) ViaTLS() bool { return true }
+
+// RelaysPeers: each request names its HTTP/2 client (h1.PeerField).
+func (b *bridged) RelaysPeers() bool { return true }
 
 // bridgeError answers a stream the engine could not take (it was shutting
 // down, or the process is out of descriptors); the engine answers every

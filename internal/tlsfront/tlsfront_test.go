@@ -70,7 +70,9 @@ func TestBothProtocolsReachTheEngine(t *testing.T) {
 			return c, err
 		}
 		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-		resp, err := c.Get("https://" + ln.Addr().String() + "/a/b?c=d")
+		req, _ := http.NewRequest(http.MethodGet, "https://"+ln.Addr().String()+"/a/b?c=d", nil)
+		req.Header.Set(h1.PeerField, "203.0.113.9:4444") // a client's attempt to choose its address
+		resp, err := c.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
