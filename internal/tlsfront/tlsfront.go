@@ -69,7 +69,7 @@ func New(engine *h1.Server, cfg *tls.Config, o Options) *Front {
 		f.log = slog.Default()
 	}
 	f.bridge = &httputil.ReverseProxy{
-		Rewrite:       rewrite,
+		Rewrite: rewrite,
 		Transport: &http.Transport{DialContext: f.dialEngine, DisableCompression: true, MaxResponseHeaderBytes: 1 << 20,
 			MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second},
 		FlushInterval: -1, // stream: every write reaches the client at once
