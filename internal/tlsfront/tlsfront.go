@@ -6,13 +6,13 @@
 //     serves the plain port, so they get exactly its routing, policies,
 //     retries, logs, metrics and errors;
 //   - HTTP/2 connections go to net/http's HTTP/2 server, and each stream is
-//     bridged to the same engine over a private socket pair: the stream
-//     becomes one HTTP/1.1 exchange whose connection carries the client's
-//     address and the fact that it came over TLS.
+//     bridged to the same engine over private, kept-alive socket pairs:
+//     the stream becomes one HTTP/1.1 exchange that names its client's
+//     address (h1.PeerField) on a connection that says it came over TLS.
 //
 // One request path for every front end: there is no second proxy handler
 // to keep in step. The bridge costs an HTTP/1.1 serialization per stream
-// over a Unix socket pair (no network, no port anyone else can reach).
+// over a Unix socket (no network, no port anyone else can reach).
 package tlsfront
 
 import (
