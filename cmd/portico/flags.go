@@ -43,7 +43,7 @@ func parseServeFlags(args []string, getenv func(string) string) (*serveConfig, e
 	fs.StringVar(&c.ProxyTLSAddr, "proxy-tls-addr", ":8443", "where API traffic is served over TLS (HTTP/1.1 and HTTP/2 by ALPN); off disables")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9180", "admin API and health check address")
 	fs.StringVar(&c.DataDir, "data-dir", "./portico-data", "the embedded store and other local state")
-	fs.StringVar(&c.Store, "store", "", "configuration store: empty for embedded SQLite in --data-dir")
+	fs.StringVar(&c.Store, "store", "", "configuration store: empty for embedded SQLite in --data-dir, or postgres://user:password@host:5432/db?search_path=schema shared by the nodes of a cluster")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token of the admin API (generated and stored when unset)")
 	fs.StringVar(&networks, "networks", "default", "comma-separated networks this instance reaches, its own first")
 	fs.StringVar(&c.AccessLog, "access-log", "stdout", "access log: a file path, stdout, or off")

@@ -1,6 +1,7 @@
 // Command portico runs the Portico API gateway.
 //
 //	portico serve [flags]   run one gateway node
+//	portico store copy ...  copy a configuration store to another
 //	portico version         print the version
 package main
 
@@ -12,9 +13,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -36,6 +39,7 @@ import (
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/snapshot"
 	"github.com/portico-gw/portico/internal/store"
+	"github.com/portico-gw/portico/internal/store/postgres"
 	"github.com/portico-gw/portico/internal/store/sqlite"
 	"github.com/portico-gw/portico/internal/tlsfront"
 	"github.com/portico-gw/portico/internal/upstream"
@@ -67,6 +71,19 @@ func main() {
 			log.Error("portico stopped", "error", err)
 			os.Exit(1)
 		}
+	case "store":
+		err := storeCommand(os.Args[2:], os.Stdout, os.Stderr)
+		var ue usageError
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			os.Exit(0)
+		case errors.As(err, &ue):
+			fmt.Fprintln(os.Stderr, "portico store:", err)
+			os.Exit(2)
+		case err != nil:
+			fmt.Fprintln(os.Stderr, "portico store:", err)
+			os.Exit(1)
+		}
 	case "version", "--version", "-v":
 		fmt.Println("portico", versionString())
 	case "help", "-h", "--help":
@@ -79,7 +96,10 @@ func main() {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage:\n  portico serve [flags]   run a gateway node (portico serve -h lists the flags)\n  portico version         print the version")
+	fmt.Fprintln(w, "usage:\n  portico serve [flags]   run a gateway node (portico serve -h lists the flags)\n"+
+		"  portico store copy --from <data-dir or postgres:// DSN> --to <data-dir or postgres:// DSN> [--force]\n"+
+		"                          copy a configuration store (e.g. the embedded one to PostgreSQL)\n"+
+		"  portico version         print the version")
 }
 
 func versionString() string {
@@ -99,6 +119,18 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
+	if err := prepareDataDir(cfg.DataDir, log); err != nil {
+		return err
+	}
+	beat, err := heartbeatInterval(os.Getenv)
+	if err != nil {
+		return err
+	}
+	id, err := nodeID(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	started := time.Now().UTC()
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -112,6 +144,8 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 	pool := upstream.NewPool()
 	defer pool.Close()
 	snaps := snapshot.NewManager(st, pool, log)
+	lastApplied := filepath.Join(cfg.DataDir, snapshot.LastAppliedFile)
+	snaps.SetLastApplied(lastApplied)
 	jwtKeys := jwtauth.NewKeys(&http.Client{Timeout: 10 * time.Second}, log)
 	defer jwtKeys.Close()
 	snaps.SetJWTKeys(jwtKeys)
@@ -191,11 +225,25 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		snaps.SetDefaultCertificate(def)
 	}
 	if err := snaps.Refresh(ctx); err != nil {
-		return fmt.Errorf("loading the configuration: %w", err)
+		if !store.IsUnavailable(err) {
+			return fmt.Errorf("loading the configuration: %w", err)
+		}
+		if err := restoreLastApplied(snaps, lastApplied, err); err != nil {
+			return err
+		}
 	}
+	// Run ends before the store closes (deferred earlier, so run later),
+	// and has saved the newest applied configuration by then.
 	runCtx, cancelRun := context.WithCancel(context.Background())
-	defer cancelRun()
-	go snaps.Run(runCtx)
+	runDone := make(chan struct{})
+	go func() {
+		defer close(runDone)
+		snaps.Run(runCtx)
+	}()
+	defer func() {
+		cancelRun()
+		<-runDone
+	}()
 	var tracer *observe.Tracer
 	if cfg.OTLPEndpoint != "" {
 		if tracer, err = observe.NewTracer(ctx, cfg.OTLPEndpoint, version); err != nil {
@@ -258,6 +306,7 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 			Store: st, Token: token, Networks: cfg.Networks,
 			Ready: ready.Load, Status: snaps.Status, Logger: log, Quota: quotaOf(limiter),
 			Metrics: handler, Logs: logRing, Stats: stats, NodeHealth: nodeHealth(snaps),
+			DataPlane: snaps, Stale: staleness(snaps), HeartbeatInterval: beat,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       adminTimeout,
@@ -281,7 +330,23 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 	}()
 	ready.Store(true)
 	log.Info("portico serving", "version", versionString(), "proxy_addr", proxyLn.Addr().String(),
-		"proxy_tls_addr", tlsAddr, "admin_addr", adminLn.Addr().String(), "networks", strings.Join(cfg.Networks, ","))
+		"proxy_tls_addr", tlsAddr, "admin_addr", adminLn.Addr().String(), "networks", strings.Join(cfg.Networks, ","),
+		"node_id", id)
+	if c, ok := st.(store.Cluster); ok {
+		hostname, _ := os.Hostname()
+		info := store.NodeInfo{ID: id, Hostname: hostname, Version: versionString(),
+			ProxyAddr: proxyLn.Addr().String(), StartedAt: started}
+		beatCtx, stopBeats := context.WithCancel(context.Background())
+		beatsDone := make(chan struct{})
+		go func() {
+			defer close(beatsDone)
+			heartbeats(beatCtx, c, info, snaps, beat, log)
+		}()
+		defer func() {
+			stopBeats()
+			<-beatsDone
+		}()
+	}
 
 	select {
 	case err := <-errs:
@@ -322,32 +387,117 @@ func openStore(ctx context.Context, cfg *serveConfig) (store.Store, error) {
 			return nil, fmt.Errorf("opening the embedded store in %s: %w", cfg.DataDir, err)
 		}
 		return st, nil
-	case strings.HasPrefix(cfg.Store, "postgres://"), strings.HasPrefix(cfg.Store, "postgresql://"):
-		return nil, errors.New("--store: the PostgreSQL store is not available in this version; leave --store empty for the embedded store")
+	case isPostgresDSN(cfg.Store):
+		// Connect, not Open: a node starts while the server is unreachable
+		// (it serves its last applied configuration, see serve).
+		st, err := postgres.Connect(ctx, cfg.Store)
+		if err != nil {
+			return nil, fmt.Errorf("opening the PostgreSQL store %s: %w", redactDSN(cfg.Store), err)
+		}
+		return st, nil
 	default:
 		return nil, fmt.Errorf("--store: %q is neither empty (embedded SQLite) nor a postgres:// URL", cfg.Store)
 	}
 }
 
+// isPostgresDSN reports whether s names a PostgreSQL store.
+func isPostgresDSN(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// redactDSN is a DSN fit for logs and messages: its password hidden.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(a DSN that does not parse as a URL)"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// prepareDataDir creates the data directory, private: it holds the admin
+// token and the last applied configuration, secrets included. An existing
+// directory keeps its mode (it may be one the operator made), with a
+// warning when others may enter it; the files in it are 0600 anyway.
+func prepareDataDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("the data directory may be entered by other users; it holds secrets (in files of mode 0600): chmod 700 it",
+			"dir", dir, "mode", fi.Mode().Perm().String())
+	}
+	return nil
+}
+
+// restoreLastApplied serves the configuration the node applied last, from
+// the data directory, because the store cannot be read at start (cause).
+func restoreLastApplied(snaps *snapshot.Manager, path string, cause error) error {
+	st, appliedAt, err := snapshot.ReadLastApplied(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("the configuration store cannot be read (%w), and this node has applied no configuration before (%s does not exist): nothing to serve; start it with the store reachable", cause, path)
+	}
+	if err != nil {
+		return fmt.Errorf("the configuration store cannot be read (%w), and the last applied configuration cannot be used: %v", cause, err)
+	}
+	if err := snaps.Restore(st, cause); err != nil {
+		return fmt.Errorf("the configuration store cannot be read (%w), and the last applied configuration (revision %d, applied %s) does not build: %v",
+			cause, st.Revision, appliedAt.Format(time.RFC3339), err)
+	}
+	return nil
+}
+
+// staleness adapts the manager's view for /healthz.
+func staleness(snaps *snapshot.Manager) func() (time.Time, string, bool) {
+	return func() (time.Time, string, bool) {
+		s, ok := snaps.Stale()
+		if !ok {
+			return time.Time{}, "", false
+		}
+		return s.Since, s.Reason(), true
+	}
+}
+
 // adminToken picks the admin token: the flag or variable wins, then the
 // stored one; on first start one is generated, stored and written 0600 to
-// <data-dir>/admin.token.
+// <data-dir>/admin.token. While the store is unreachable, the copy in
+// <data-dir>/admin.token stands in for the stored one.
 func adminToken(ctx context.Context, cfg *serveConfig, st store.Store, log *slog.Logger) (string, error) {
 	if cfg.AdminToken != "" {
 		return cfg.AdminToken, nil
 	}
+	path := filepath.Join(cfg.DataDir, "admin.token")
 	tok, err := st.AdminToken(ctx)
+	if store.IsUnavailable(err) {
+		b, ferr := os.ReadFile(path)
+		if t := strings.TrimSpace(string(b)); ferr == nil && t != "" {
+			log.Warn("the configuration store cannot be read; using the admin token kept in the data directory", "path", path, "error", err)
+			return t, nil
+		}
+		return "", fmt.Errorf("reading the admin token: %w; and %s holds none: set --admin-token, or start the node with the store reachable", err, path)
+	}
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(cfg.DataDir, "admin.token")
 	if tok == "" {
 		var b [24]byte
 		if _, err := rand.Read(b[:]); err != nil {
 			return "", err
 		}
 		tok = hex.EncodeToString(b[:])
-		if err := st.SetAdminToken(ctx, tok); err != nil {
+		if c, ok := st.(store.Cluster); ok {
+			// Nodes starting together on an empty store agree on one.
+			if tok, err = c.EnsureAdminToken(ctx, tok); err != nil {
+				return "", err
+			}
+		} else if err := st.SetAdminToken(ctx, tok); err != nil {
 			return "", err
 		}
 	}

@@ -4,18 +4,41 @@
 package admin
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
-	"github.com/portico-gw/portico/internal/config"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/observe"
 	"github.com/portico-gw/portico/internal/store"
 )
+
+// RevisionHeader is the answer header that names the configuration
+// revision: on a write that succeeded, the store revision that holds it
+// (which this node serves by then); on any other answer, the revision this
+// node serves.
+const RevisionHeader = "Portico-Revision"
+
+// DefaultWriteWait is how long a successful write waits, at most, for this
+// node to serve it before answering anyway.
+const DefaultWriteWait = 5 * time.Second
+
+// DataPlane is what the admin API needs of the node's data plane to answer
+// a write only once the node serves it.
+type DataPlane interface {
+	// ServedRevision is the store revision of the configuration served now.
+	ServedRevision() int64
+	// WaitRevision returns once the served revision is rev or later, or
+	// with an error (ctx's, or why rev cannot be served).
+	WaitRevision(ctx context.Context, rev int64) error
+}
 
 // Options configures the admin API handler.
 type Options struct {
@@ -50,6 +73,24 @@ type Options struct {
 	// the data plane sees them; false when it does not serve the channel
 	// yet. Nil: every node shows NO_DATA or OFF.
 	NodeHealth func(channelID string) (map[string]config.NodeHealth, bool)
+	// DataPlane, when set, makes every write that answers 2xx wait until
+	// this node serves the store revision the write committed (at most
+	// WriteWait; past it the answer goes out anyway, with a warning in the
+	// log, since the write is committed), and every answer under /api/v1
+	// carry RevisionHeader. Nil: writes answer once committed.
+	DataPlane DataPlane
+	// WriteWait bounds that wait (0: DefaultWriteWait).
+	WriteWait time.Duration
+	// Stale, when set, says whether the node serves a configuration it
+	// could not check against the store: since when, and why. /healthz
+	// shows it (and still answers 200: the node serves).
+	Stale func() (since time.Time, reason string, stale bool)
+	// Cluster lists the nodes for GET /api/v1/nodes (nil: the Store's,
+	// when it implements store.Cluster; else the list is empty).
+	Cluster store.Cluster
+	// HeartbeatInterval is how often the nodes send heartbeats, which
+	// sets when one is shown gone (0: store.HeartbeatInterval).
+	HeartbeatInterval time.Duration
 }
 
 // server holds the options and the route table; handlers are its methods.
@@ -67,6 +108,11 @@ type server struct {
 	logs      *observe.LogRing
 	stats     *observe.Stats
 	health    func(string) (map[string]config.NodeHealth, bool)
+	plane     DataPlane
+	writeWait time.Duration
+	stale     func() (time.Time, string, bool)
+	cluster   store.Cluster
+	heartbeat time.Duration
 }
 
 // New returns the admin API handler: /healthz without a token and the REST
@@ -86,9 +132,23 @@ func New(o Options) http.Handler {
 		logs:      o.Logs,
 		stats:     o.Stats,
 		health:    o.NodeHealth,
+		plane:     o.DataPlane,
+		writeWait: o.WriteWait,
+		stale:     o.Stale,
+		cluster:   o.Cluster,
+		heartbeat: o.HeartbeatInterval,
+	}
+	if s.cluster == nil {
+		s.cluster, _ = o.Store.(store.Cluster)
+	}
+	if s.heartbeat <= 0 {
+		s.heartbeat = store.HeartbeatInterval
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.writeWait <= 0 {
+		s.writeWait = DefaultWriteWait
 	}
 	s.routes()
 	return s
@@ -100,6 +160,7 @@ func (s *server) routes() {
 	m.HandleFunc("GET /api/v1/status", s.getStatus)
 	m.HandleFunc("GET /api/v1/logs", s.searchLogs)
 	m.HandleFunc("GET /api/v1/stats", s.getStats)
+	m.HandleFunc("GET /api/v1/nodes", s.listNodes)
 	if s.metrics != nil {
 		m.Handle("GET /metrics", s.metrics)
 	}
@@ -185,7 +246,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errUnauthorized)
 		return
 	}
-	rec := &auditRecorder{ResponseWriter: w, status: http.StatusOK}
+	rec := &auditRecorder{ResponseWriter: w, status: http.StatusOK, s: s, r: r}
 	if h, pattern := s.mux.Handler(r); pattern == "" {
 		s.notRouted(rec, r, h)
 	} else {
@@ -238,12 +299,32 @@ func (s *server) authorized(r *http.Request) bool {
 	return subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) == 1
 }
 
+// health is the body of /healthz.
+type health struct {
+	Status string `json:"status"`
+	// Stale: the node serves a configuration it could not check against
+	// the store since StaleSince (the store is unreachable, or was at
+	// start). It still answers 200: it serves, and taking every node out
+	// of a load balancer because their shared store is down would turn a
+	// store outage into a traffic outage.
+	Stale      bool       `json:"stale"`
+	StaleSince *time.Time `json:"stale_since,omitempty"`
+	StaleError string     `json:"stale_error,omitempty"`
+}
+
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	h := health{Status: "ok"}
+	if s.stale != nil {
+		if since, reason, stale := s.stale(); stale {
+			h.Stale, h.StaleSince, h.StaleError = true, &since, reason
+		}
+	}
 	if s.ready != nil && !s.ready() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+		h.Status = "starting"
+		writeJSON(w, http.StatusServiceUnavailable, h)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, h)
 }
 
 func (s *server) getStatus(w http.ResponseWriter, r *http.Request) {
@@ -263,15 +344,98 @@ func (s *server) getStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, json.RawMessage(b))
 }
 
-// auditRecorder remembers the status for the audit line.
+// auditRecorder remembers the status for the audit line and, just before
+// the header goes out, adds the revision; a write that succeeded waits for
+// this node to serve it first (see settle).
 type auditRecorder struct {
 	http.ResponseWriter
 	status int
+	s      *server
+	r      *http.Request
+	wrote  bool
+	// settled: the write has been waited for; rev is its revision (0:
+	// unknown).
+	settled bool
+	rev     int64
 }
 
 func (a *auditRecorder) WriteHeader(code int) {
-	a.status = code
+	if !a.wrote {
+		a.wrote = true
+		a.status = code
+		a.beforeHeader(code)
+	}
 	a.ResponseWriter.WriteHeader(code)
+}
+
+func (a *auditRecorder) Write(b []byte) (int, error) {
+	if !a.wrote {
+		a.WriteHeader(http.StatusOK)
+	}
+	return a.ResponseWriter.Write(b)
+}
+
+// isWrite reports whether a method may change the configuration.
+func isWrite(method string) bool {
+	return method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions
+}
+
+// beforeHeader runs when the handler sends its status: a write that
+// succeeded is settled first; every answer names a revision.
+func (a *auditRecorder) beforeHeader(status int) {
+	s, r := a.s, a.r
+	if s.plane == nil || !isAPIPath(r.URL.Path) {
+		return
+	}
+	rev := int64(0)
+	if isWrite(r.Method) && status >= 200 && status <= 299 {
+		a.settle()
+		rev = a.rev
+	}
+	if rev == 0 {
+		rev = s.plane.ServedRevision()
+	}
+	a.ResponseWriter.Header().Set(RevisionHeader, strconv.FormatInt(rev, 10))
+}
+
+// settle waits, once and bounded, until this node serves the revision a
+// successful write committed: read your writes, on this node, as soon as
+// the answer is back. Handlers that render what the data plane sees (a
+// channel's node health) call it before rendering; otherwise the status
+// line does. The revision is read after the handler's store call
+// returned, so it holds the write (and maybe later ones, which only makes
+// the wait stricter).
+func (a *auditRecorder) settle() {
+	s, r := a.s, a.r
+	if a.settled || s.plane == nil {
+		return
+	}
+	a.settled = true
+	rev, err := s.store.Revision(r.Context())
+	if err != nil {
+		// The write is committed; only its revision is unknown.
+		s.log.Warn("admin write committed, but its revision could not be read; answering without waiting for the data plane",
+			"method", r.Method, "path", r.URL.Path, "error", err)
+		return
+	}
+	a.rev = rev
+	ctx, cancel := context.WithTimeout(r.Context(), s.writeWait)
+	defer cancel()
+	start := time.Now()
+	if err := s.plane.WaitRevision(ctx, rev); err != nil && r.Context().Err() == nil {
+		s.log.Warn("admin write committed, but this node does not serve it yet; answering anyway",
+			"method", r.Method, "path", r.URL.Path, "revision", rev, "served", s.plane.ServedRevision(),
+			"waited_ms", time.Since(start).Milliseconds(), "error", err)
+	}
+}
+
+// settle is auditRecorder.settle for a handler, which sees the recorder
+// as its ResponseWriter: call it after a write succeeded and before
+// rendering the answer.
+func settle(w http.ResponseWriter) {
+	if a, ok := w.(*auditRecorder); ok {
+		a.settle()
+	}
 }
 
 // Unwrap lets http.ResponseController reach the connection's writer.

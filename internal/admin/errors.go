@@ -82,6 +82,12 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		e = &apiError{status: http.StatusNotFound, code: "NotFound", message: nfe.Error()}
 	case errors.As(err, &ce):
 		e = &apiError{status: http.StatusConflict, code: "Conflict", message: ce.Message, field: ce.Field, details: ce.Details}
+	case store.IsUnavailable(err):
+		// Said at once rather than after a long wait: the store's calls are
+		// bounded, so a client learns within seconds that it may retry.
+		s.log.Warn("admin request failed: the configuration store is unreachable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+		e = &apiError{status: http.StatusServiceUnavailable, code: "StoreUnavailable", message: unavailableMessage(err)}
 	case errors.As(err, &mbe):
 		e = &apiError{status: http.StatusRequestEntityTooLarge, code: "PayloadTooLarge",
 			message: "request body is larger than " + maxBodyText}
@@ -94,6 +100,16 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		Field:   e.field,
 		Details: e.details,
 	}})
+}
+
+// unavailableMessage is the message of a StoreUnavailable answer: the
+// store's own account of the failure when it gives one.
+func unavailableMessage(err error) string {
+	var ue *store.UnavailableError
+	if errors.As(err, &ue) {
+		return ue.Error()
+	}
+	return store.ErrUnavailable.Error() + ": " + err.Error()
 }
 
 // internalErrorBody is sent when a response cannot be encoded; it is fixed

@@ -29,6 +29,9 @@ func save[T any](s *server, w http.ResponseWriter, r *http.Request, status int,
 		s.writeError(w, r, err)
 		return
 	}
+	// The view may show what this node serves (a channel's node health):
+	// render it once the node serves the write.
+	settle(w)
 	if view == nil {
 		writeJSON(w, status, obj)
 		return

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,13 +37,168 @@ type Manager struct {
 	// failed is the last build that panicked, until a build succeeds. Only
 	// Refresh writes it, Status reads it.
 	failed atomic.Pointer[BuildError]
+
+	// changes is closed, and replaced by a new channel, whenever what the
+	// manager serves or reports changes (a snapshot swapped in, a build
+	// failed): waiters block on it instead of polling.
+	mu      sync.Mutex
+	changes chan struct{}
+	// kick asks Run for a refresh now (WaitRevision); it has room for one.
+	kick chan struct{}
+
+	// stale is set while the served configuration could not be checked
+	// against the store: read from the last-applied file at start, or the
+	// store failing since. Cleared by the next Refresh that reads the store.
+	stale atomic.Pointer[Staleness]
+	// checked is when a Refresh last read the store (Unix nanoseconds).
+	checked atomic.Int64
+	// saver keeps the last applied configuration in the data directory
+	// (nil: not kept).
+	saver *saver
+}
+
+// Staleness says why the served configuration may be behind the store.
+type Staleness struct {
+	// Since is when the node last knew it served the store's revision (or
+	// when it started, when it started from the last-applied file).
+	Since time.Time
+	// Err is the last failure to read the store.
+	Err string
+	// FromFile is set when the served configuration was read from the
+	// last-applied file at start, not from the store.
+	FromFile bool
+}
+
+// Reason says why the node is stale, for people.
+func (s Staleness) Reason() string {
+	if s.FromFile {
+		return "serving the last applied configuration, read from the data directory at start: " + s.Err
+	}
+	return s.Err
 }
 
 // NewManager returns a manager with no snapshot yet; call Refresh or Run.
 func NewManager(st store.Store, pool *upstream.Pool, log *slog.Logger) *Manager {
-	m := &Manager{store: st, builder: Builder{Pool: pool}, log: log}
+	m := &Manager{store: st, builder: Builder{Pool: pool}, log: log,
+		changes: make(chan struct{}), kick: make(chan struct{}, 1)}
 	m.build = m.builder.Build
 	return m
+}
+
+// Changes returns a channel that is closed at the next change of what the
+// manager serves or reports: a new snapshot, a failed build, the store
+// becoming unreachable or reachable again. Take it before reading the
+// state it guards, so that no change falls between the two.
+func (m *Manager) Changes() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.changes
+}
+
+// broadcast wakes everyone waiting on Changes.
+func (m *Manager) broadcast() {
+	m.mu.Lock()
+	close(m.changes)
+	m.changes = make(chan struct{})
+	m.mu.Unlock()
+}
+
+// ServedRevision is the store revision of the snapshot being served (0
+// before the first).
+func (m *Manager) ServedRevision() int64 {
+	if s := m.current.Load(); s != nil {
+		return s.Revision
+	}
+	return 0
+}
+
+// WaitRevision returns once the served snapshot is at revision rev or
+// later, with the build error when the newest revision, at or past rev,
+// could not be built, or with ctx's error. It asks Run for a refresh at
+// once (a write through this node's store has signalled one already; this
+// covers writes that reach the store some other way) and then waits for
+// the swap, without polling. The caller bounds the wait with ctx.
+func (m *Manager) WaitRevision(ctx context.Context, rev int64) error {
+	for {
+		ch := m.Changes()
+		if m.ServedRevision() >= rev {
+			return nil
+		}
+		if f := m.failed.Load(); f != nil && f.Revision >= rev {
+			return f
+		}
+		select {
+		case m.kick <- struct{}{}:
+		default: // a refresh is asked for already
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// SetLastApplied makes the manager save every configuration it applies
+// to path (see LastAppliedFile), written by Run's goroutine, newest only;
+// call it before Run.
+func (m *Manager) SetLastApplied(path string) { m.saver = newSaver(path, m.log) }
+
+// Restore serves st, a configuration read from the last-applied file,
+// because the store could not be read (cause), and reports the node stale
+// until a Refresh reads the store. It fails as Refresh does when st cannot
+// be built.
+func (m *Manager) Restore(st *config.State, cause error) error {
+	start := time.Now()
+	s, err := m.safeBuild(st)
+	if err != nil {
+		return err
+	}
+	m.stale.Store(&Staleness{Since: start.UTC(), Err: cause.Error(), FromFile: true})
+	m.current.Store(s)
+	m.broadcast()
+	if m.builder.Metrics != nil {
+		m.builder.Metrics.Snapshot(s.Revision, time.Since(start))
+	}
+	m.log.Warn("serving the last applied configuration: the store cannot be read; retrying it",
+		"revision", s.Revision, "apis", len(s.APIs), "error", cause)
+	return nil
+}
+
+// Stale reports whether the served configuration may be behind the
+// store, and why.
+func (m *Manager) Stale() (Staleness, bool) {
+	if st := m.stale.Load(); st != nil {
+		return *st, true
+	}
+	return Staleness{}, false
+}
+
+// markStale records a failure to read the store while a configuration is
+// served.
+func (m *Manager) markStale(err error) {
+	if m.current.Load() == nil {
+		return
+	}
+	old := m.stale.Load()
+	st := &Staleness{Since: time.Now().UTC(), Err: err.Error()}
+	if old != nil {
+		st.Since, st.FromFile = old.Since, old.FromFile
+	} else if c := m.checked.Load(); c != 0 {
+		st.Since = time.Unix(0, c).UTC() // it was current then at least
+	}
+	m.stale.Store(st)
+	if old == nil {
+		m.broadcast()
+	}
+}
+
+// clearStale records that the store was read.
+func (m *Manager) clearStale() {
+	m.checked.Store(time.Now().UnixNano())
+	if m.stale.Swap(nil) != nil {
+		m.broadcast()
+	}
 }
 
 // SetMetrics makes builds resolve per-API metrics and report each
@@ -105,16 +261,24 @@ func (m *Manager) Current() *Snapshot { return m.current.Load() }
 func (m *Manager) Refresh(ctx context.Context) error {
 	rev, err := m.store.Revision(ctx)
 	if err != nil {
+		if ctx.Err() == nil {
+			m.markStale(err)
+		}
 		return err
 	}
 	if cur := m.current.Load(); cur != nil && cur.Revision == rev {
+		m.clearStale()
 		return nil
 	}
 	if f := m.failed.Load(); f != nil && f.Revision == rev {
+		m.clearStale() // the store was read; the build is what fails
 		return f
 	}
 	st, err := m.store.Load(ctx)
 	if err != nil {
+		if ctx.Err() == nil {
+			m.markStale(err)
+		}
 		return err
 	}
 	start := time.Now()
@@ -123,7 +287,13 @@ func (m *Manager) Refresh(ctx context.Context) error {
 		return err
 	}
 	m.failed.Store(nil)
+	m.checked.Store(time.Now().UnixNano())
+	m.stale.Store(nil)
 	m.current.Store(s)
+	m.broadcast()
+	if m.saver != nil {
+		m.saver.offer(st)
+	}
 	if m.builder.Metrics != nil {
 		m.builder.Metrics.Snapshot(s.Revision, time.Since(start))
 	}
@@ -145,6 +315,7 @@ func (m *Manager) safeBuild(st *config.State) (s *Snapshot, err error) {
 		if r := recover(); r != nil {
 			be := &BuildError{Revision: st.Revision, At: time.Now().UTC(), Message: fmt.Sprintf("panic: %v", r)}
 			m.failed.Store(be)
+			m.broadcast()
 			s, err = nil, be
 			m.log.Error("configuration not applied: building it panicked; the previous one keeps serving",
 				"revision", st.Revision, "error", be.Message, "stack", string(debug.Stack()))
@@ -153,24 +324,70 @@ func (m *Manager) safeBuild(st *config.State) (s *Snapshot, err error) {
 	return m.build(st), nil
 }
 
-// Run rebuilds on every store change until ctx ends.
+// MaxRetryInterval bounds the wait between two polls while the store
+// cannot be read: polls back off from PollInterval, doubling, to it. A
+// change notified by the store (its connection coming back, a write) is
+// read at once whatever the wait.
+const MaxRetryInterval = 5 * time.Second
+
+// failureLogInterval is how often a store that keeps failing is logged
+// again.
+const failureLogInterval = time.Minute
+
+// Run rebuilds on every store change until ctx ends, and keeps the
+// last-applied file (SetLastApplied); it returns once the newest applied
+// configuration is saved.
 func (m *Manager) Run(ctx context.Context) {
+	if m.saver != nil {
+		var wg sync.WaitGroup
+		wg.Go(func() { m.saver.run(ctx) })
+		defer wg.Wait()
+	}
 	tick := time.NewTicker(PollInterval)
 	defer tick.Stop()
+	var (
+		failures   int       // consecutive failures to read the store
+		failedAt   time.Time // first of them
+		next       time.Time // no poll before this while failing
+		lastLogged time.Time
+	)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-m.store.Changed():
-		case <-tick.C:
+		case <-m.kick:
+		case now := <-tick.C:
+			if now.Before(next) {
+				continue
+			}
 		}
 		err := m.Refresh(ctx)
-		var be *BuildError
-		if errors.As(err, &be) {
-			continue // logged once, when the build failed
+		if ctx.Err() != nil {
+			return
 		}
-		if err != nil && ctx.Err() == nil {
-			m.log.Error("configuration not applied; the previous one keeps serving", "error", err)
+		var be *BuildError
+		switch {
+		case errors.As(err, &be):
+			// Logged once, when the build failed; the store was read.
+		case err != nil:
+			now := time.Now()
+			if failures == 0 {
+				failedAt = now
+			}
+			failures++
+			next = now.Add(min(PollInterval<<min(failures-1, 16), MaxRetryInterval))
+			if failures == 1 || now.Sub(lastLogged) >= failureLogInterval {
+				lastLogged = now
+				m.log.Error("the configuration store cannot be read; the configuration applied last keeps serving",
+					"serving_revision", m.ServedRevision(), "failing_for", now.Sub(failedAt).Round(time.Millisecond).String(), "error", err)
+			}
+			continue
+		}
+		if failures > 0 {
+			m.log.Info("the configuration store can be read again", "after", time.Since(failedAt).Round(time.Millisecond).String(),
+				"serving_revision", m.ServedRevision())
+			failures, next = 0, time.Time{}
 		}
 	}
 }
@@ -186,6 +403,19 @@ type Status struct {
 	// BuildError is set while the store's latest revision could not be
 	// built (the snapshot above is an older one).
 	BuildError *BuildError `json:"build_error,omitempty"`
+	// Stale is set while the configuration served could not be checked
+	// against the store: since StaleSince, failing with StaleError.
+	Stale      bool       `json:"stale"`
+	StaleSince *time.Time `json:"stale_since,omitempty"`
+	StaleError string     `json:"stale_error,omitempty"`
+}
+
+// staleFields fills the Stale fields of a status.
+func (m *Manager) staleFields(st *Status) {
+	if s, ok := m.Stale(); ok {
+		since := s.Since
+		st.Stale, st.StaleSince, st.StaleError = true, &since, s.Reason()
+	}
 }
 
 // NodeStatus is the health of one channel node.
@@ -255,7 +485,9 @@ func (m *Manager) Status() any {
 	s := m.current.Load()
 	failed := m.failed.Load()
 	if s == nil {
-		return Status{DisabledAPIs: []Problem{}, UnhealthyNodes: []NodeStatus{}, BuildError: failed}
+		st := Status{DisabledAPIs: []Problem{}, UnhealthyNodes: []NodeStatus{}, BuildError: failed}
+		m.staleFields(&st)
+		return st
 	}
 	p := s.Problems
 	if p == nil {
@@ -273,7 +505,9 @@ func (m *Manager) Status() any {
 		}
 		return down[i].Addr < down[j].Addr
 	})
-	return Status{Revision: s.Revision, BuiltAt: s.BuiltAt, APIs: len(s.APIs), DisabledAPIs: p, UnhealthyNodes: down, BuildError: failed}
+	st := Status{Revision: s.Revision, BuiltAt: s.BuiltAt, APIs: len(s.APIs), DisabledAPIs: p, UnhealthyNodes: down, BuildError: failed}
+	m.staleFields(&st)
+	return st
 }
 
 // NodesDown is how many channel nodes of the served snapshot are out of

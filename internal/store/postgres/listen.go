@@ -45,10 +45,7 @@ func (s *Store) startListener(ctx context.Context, cfg *pgx.ConnConfig) error {
 	if err != nil {
 		return fmt.Errorf("postgres: listen: %w", err)
 	}
-	lctx, stop := context.WithCancel(context.Background())
-	s.stopListen = stop
-	s.listening = make(chan struct{})
-	go s.listen(lctx, cfg, conn)
+	s.bg.Go(func() { s.listen(s.life, cfg, conn) })
 	return nil
 }
 
@@ -76,7 +73,6 @@ func closeConn(conn *pgx.Conn) {
 // the connection whenever it fails. After a reconnection it signals Changed
 // once: writes committed while no connection listened were not notified.
 func (s *Store) listen(ctx context.Context, cfg *pgx.ConnConfig, conn *pgx.Conn) {
-	defer close(s.listening)
 	for {
 		s.receive(ctx, conn)
 		closeConn(conn)

@@ -233,6 +233,25 @@ var migrations = []migration{
 			`CREATE INDEX service_domains_certificate ON service_domains (certificate_id)`,
 		},
 	},
+	{
+		name: "nodes",
+		stmts: []string{
+			// One row per gateway node, replaced by each of its heartbeats;
+			// not configuration (no revision, never copied). Times are Unix
+			// milliseconds by the server's clock (last_seen) or the node's
+			// (started_at); stale is 0 or 1, as in SQLite.
+			`CREATE TABLE nodes (
+				id         TEXT PRIMARY KEY,
+				hostname   TEXT NOT NULL,
+				version    TEXT NOT NULL,
+				proxy_addr TEXT NOT NULL,
+				revision   BIGINT NOT NULL,
+				stale      INTEGER NOT NULL,
+				started_at BIGINT NOT NULL,
+				last_seen  BIGINT NOT NULL
+			)`,
+		},
+	},
 }
 
 // migrateTimeout bounds Open's migration when the caller's context has no

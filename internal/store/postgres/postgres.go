@@ -25,6 +25,13 @@
 // A write also calls pg_notify on NotifyChannel in its transaction, which
 // PostgreSQL delivers at commit; every Store keeps a connection LISTENing
 // there, so Changed reports writes made by other nodes too.
+//
+// Every call is bounded (see Open), and one that fails because the server
+// cannot be reached in time fails with a *store.UnavailableError
+// (errors.Is store.ErrUnavailable), which the admin API answers 503. A node
+// opens the store with Connect, which also works while the server is down.
+// Heartbeats (store.Cluster) are written outside the revision: they are
+// not configuration.
 package postgres
 
 import (
@@ -32,7 +39,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -77,12 +86,22 @@ type Store struct {
 	origin  string // names this Store in its notifications, so that it skips its own
 	changed chan struct{}
 
-	stopListen context.CancelFunc
-	listening  chan struct{} // closed when the listener has stopped
-	closeOnce  sync.Once
+	life      context.Context    // ends at Close: the listener and the background open
+	stop      context.CancelFunc // ends life
+	bg        sync.WaitGroup     // the listener and the background open
+	closeOnce sync.Once
+
+	// ready is set once the schema is known, migrated and listened to.
+	// Until then (see Connect) every call fails: with notReady.
+	ready    atomic.Bool
+	mu       sync.Mutex
+	notReady error // a *store.UnavailableError, or why the open gave up
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Cluster = (*Store)(nil)
+)
 
 // dialect is the SQL of the shared code that PostgreSQL spells its own way.
 var dialect = sqlshared.Dialect{
@@ -97,6 +116,9 @@ var dialect = sqlshared.Dialect{
 		CROSS JOIN LATERAL json_array_elements(r.apis::json) AS a(value)
 		WHERE a.value->'backend'->>'type' = 'channel'
 		  AND a.value->'backend'->>'channel_id' = ?`,
+	NowMillis:             `(extract(epoch FROM clock_timestamp()) * 1000)::bigint`,
+	OverridingSystemValue: `OVERRIDING SYSTEM VALUE`,
+	ResetIdentity:         `SELECT setval(pg_get_serial_sequence('{table}', 'seq'), COALESCE((SELECT max(seq) FROM {table}), 0) + 1, false)`,
 }
 
 // Open connects to the database named by dsn (a postgres:// URL or a
@@ -117,9 +139,53 @@ var dialect = sqlshared.Dialect{
 // listening connection's is that name followed by "-listen", so that
 // pg_stat_activity tells them apart.
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	cfg, err := poolConfig(dsn)
+	s, lcfg, err := newStore(ctx, dsn)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.open(ctx, lcfg); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.ready.Store(true)
+	return s, nil
+}
+
+// Connect is Open for a gateway node, which must start even while the
+// server is unreachable (it then serves the last configuration it applied).
+// When Open would fail only because the server cannot be reached, Connect
+// returns a Store anyway: its calls fail with store.ErrUnavailable while it
+// keeps trying in the background (waiting 100 ms after the first failure,
+// doubling up to 5 s), and once it has connected and brought the schema up
+// to date, Changed receives a value and the calls work. Any other failure
+// (a DSN that does not parse, a failed login, a schema from a newer
+// Portico) fails Connect as it fails Open, or, met in the background, makes
+// every call fail with it.
+func Connect(ctx context.Context, dsn string) (*Store, error) {
+	s, lcfg, err := newStore(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	err = s.open(ctx, lcfg)
+	switch {
+	case err == nil:
+		s.ready.Store(true)
+	case unreachable(err):
+		s.setNotReady(&store.UnavailableError{Op: "connect", Err: err})
+		s.bg.Go(func() { s.openLater(lcfg) })
+	default:
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// newStore makes a Store whose pool connects lazily; nothing is checked
+// against the server yet. It returns the listening connection's settings.
+func newStore(ctx context.Context, dsn string) (*Store, *pgx.ConnConfig, error) {
+	cfg, err := poolConfig(dsn)
+	if err != nil {
+		return nil, nil, err
 	}
 	// Listening connection settings, taken before the pool owns cfg.
 	lcfg := cfg.ConnConfig.Copy()
@@ -127,15 +193,70 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
+		return nil, nil, fmt.Errorf("postgres: %w", err)
 	}
 	s := &Store{pool: pool, origin: sqlshared.NewID(""), changed: make(chan struct{}, 1)}
-	s.Store = sqlshared.New(s.writeShared, s.readShared, dialect)
-	if err := s.open(ctx, lcfg); err != nil {
-		pool.Close()
-		return nil, err
+	s.life, s.stop = context.WithCancel(context.Background())
+	s.Store = sqlshared.New(s.writeShared, s.readShared, s.recordShared, dialect)
+	return s, lcfg, nil
+}
+
+// errNotConnected is the cause of ErrUnavailable before the first attempt.
+var errNotConnected = errors.New("not connected yet")
+
+func (s *Store) setNotReady(err error) {
+	s.mu.Lock()
+	s.notReady = err
+	s.mu.Unlock()
+}
+
+// check fails a call made before the store is ready (see Connect).
+func (s *Store) check(op string) error {
+	if s.ready.Load() {
+		return nil
 	}
-	return s, nil
+	s.mu.Lock()
+	err := s.notReady
+	s.mu.Unlock()
+	var ue *store.UnavailableError
+	switch {
+	case err == nil:
+		return &store.UnavailableError{Op: op, Err: errNotConnected}
+	case errors.As(err, &ue):
+		return &store.UnavailableError{Op: op, Err: ue.Err}
+	}
+	return err
+}
+
+// openLater retries open until it succeeds, fails for a reason other than
+// reachability, or the store is closed. The jitter keeps the nodes of a
+// cluster from all knocking at once when the server comes back.
+func (s *Store) openLater(lcfg *pgx.ConnConfig) {
+	delay := minBackoff
+	for {
+		t := time.NewTimer(delay/2 + rand.N(delay/2+1))
+		select {
+		case <-s.life.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		err := s.open(s.life, lcfg)
+		switch {
+		case err == nil:
+			s.ready.Store(true)
+			s.signal() // whoever waits may read the store now
+			return
+		case s.life.Err() != nil:
+			return
+		case unreachable(err):
+			s.setNotReady(&store.UnavailableError{Op: "connect", Err: err})
+			delay = min(2*delay, maxBackoff)
+		default:
+			s.setNotReady(err)
+			return
+		}
+	}
 }
 
 // open finds the schema, migrates it and starts the listener.
@@ -212,8 +333,8 @@ func bound(ctx context.Context, d time.Duration) (context.Context, context.Cance
 // committed or failed by then. Closing twice is harmless.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.stopListen()
-		<-s.listening
+		s.stop()
+		s.bg.Wait()
 		s.pool.Close()
 	})
 	return nil
@@ -234,11 +355,14 @@ func (s *Store) signal() {
 
 // Revision returns the counter bumped by every committed write.
 func (s *Store) Revision(ctx context.Context) (int64, error) {
+	if err := s.check("revision"); err != nil {
+		return 0, err
+	}
 	ctx, cancel := bound(ctx, callTimeout)
 	defer cancel()
 	var rev int64
 	if err := s.pool.QueryRow(ctx, `SELECT value FROM revision WHERE id = 1`).Scan(&rev); err != nil {
-		return 0, fmt.Errorf("postgres: revision: %w", err)
+		return 0, internal("revision", err)
 	}
 	return rev, nil
 }
@@ -253,6 +377,9 @@ func (s *Store) Revision(ctx context.Context) (int64, error) {
 // the package comment), so serialization failures and retries would buy
 // nothing.
 func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	if err := s.check(op); err != nil {
+		return err
+	}
 	ctx, cancel := bound(ctx, callTimeout)
 	defer cancel()
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadWrite})
@@ -288,6 +415,28 @@ func (s *Store) writeShared(ctx context.Context, op string, fn sqlshared.TxFunc)
 	return s.write(ctx, op, func(ctx context.Context, tx pgx.Tx) error { return fn(ctx, pgTx{tx}) })
 }
 
+// recordShared runs fn in a write transaction that is not a configuration
+// change: no revision bump, no notification (heartbeats).
+func (s *Store) recordShared(ctx context.Context, op string, fn sqlshared.TxFunc) error {
+	if err := s.check(op); err != nil {
+		return err
+	}
+	ctx, cancel := bound(ctx, callTimeout)
+	defer cancel()
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted, AccessMode: pgx.ReadWrite})
+	if err != nil {
+		return internal(op, err)
+	}
+	defer tx.Rollback(ctx) // a no-op after Commit
+	if err := fn(ctx, pgTx{tx}); err != nil {
+		return internal(op, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return internal(op, err)
+	}
+	return nil
+}
+
 // readShared is read for the shared code.
 func (s *Store) readShared(ctx context.Context, op string, fn sqlshared.TxFunc) error {
 	return s.read(ctx, op, func(ctx context.Context, tx pgx.Tx) error { return fn(ctx, pgTx{tx}) })
@@ -296,6 +445,9 @@ func (s *Store) readShared(ctx context.Context, op string, fn sqlshared.TxFunc) 
 // read runs fn in one read-only transaction: everything fn reads comes from
 // the same snapshot. fn must use the context it is given, which is bounded.
 func (s *Store) read(ctx context.Context, op string, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	if err := s.check(op); err != nil {
+		return err
+	}
 	ctx, cancel := bound(ctx, callTimeout)
 	defer cancel()
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
@@ -326,6 +478,10 @@ func internal(op string, err error) error {
 			Field:   uniqueFields[pe.ConstraintName],
 			Details: []any{map[string]string{"constraint": pe.ConstraintName}},
 		}
+	case store.IsUnavailable(err):
+		return err
+	case unreachable(err):
+		return &store.UnavailableError{Op: op, Err: err}
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)
 }
@@ -350,6 +506,9 @@ var uniqueFields = map[string]string{
 
 // AdminToken returns the stored admin token, "" when none is stored.
 func (s *Store) AdminToken(ctx context.Context) (string, error) {
+	if err := s.check("admin token"); err != nil {
+		return "", err
+	}
 	ctx, cancel := bound(ctx, callTimeout)
 	defer cancel()
 	var tok string
@@ -358,7 +517,7 @@ func (s *Store) AdminToken(ctx context.Context) (string, error) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("postgres: admin token: %w", err)
+		return "", internal("admin token", err)
 	}
 	return tok, nil
 }

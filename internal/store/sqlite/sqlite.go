@@ -60,9 +60,13 @@ var dialect = sqlshared.Dialect{
 		JOIN json_each(r.apis) a
 		WHERE json_extract(a.value, '$.backend.type') = 'channel'
 		  AND json_extract(a.value, '$.backend.channel_id') = ?`,
+	NowMillis: `CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)`,
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Cluster = (*Store)(nil)
+)
 
 // Open opens, or creates, the store in dir (created with mode 0700 when
 // missing) and brings its schema up to date. It refuses a database written by
@@ -115,7 +119,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	s := &Store{w: w, r: r, changed: make(chan struct{}, 1)}
-	s.Store = sqlshared.New(s.write, s.read, dialect)
+	s.Store = sqlshared.New(s.write, s.read, s.record, dialect)
 	return s, nil
 }
 
@@ -173,6 +177,23 @@ func (s *Store) write(ctx context.Context, op string, fn sqlshared.TxFunc) error
 	select {
 	case s.changed <- struct{}{}:
 	default:
+	}
+	return nil
+}
+
+// record runs fn in a write transaction that is not a configuration
+// change: no revision bump, no Changed (heartbeats).
+func (s *Store) record(ctx context.Context, op string, fn sqlshared.TxFunc) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return internal(op, err)
+	}
+	defer tx.Rollback() // a no-op after Commit
+	if err := fn(ctx, sqlTx{tx}); err != nil {
+		return internal(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return internal(op, err)
 	}
 	return nil
 }

@@ -76,20 +76,34 @@ type Dialect struct {
 	// name, API id, API name and environment. Releases keep their APIs as a
 	// JSON array in releases.apis.
 	ServedChannelBindings string
+	// NowMillis is an expression for the database's current time in Unix
+	// milliseconds: heartbeats are stamped, and their age measured, by
+	// the one clock of the store rather than by the nodes' clocks.
+	NowMillis string
+	// OverridingSystemValue follows the column list of an INSERT that
+	// sets a database-numbered seq itself (PostgreSQL's identity columns
+	// need it; SQLite: empty).
+	OverridingSystemValue string
+	// ResetIdentity, when set, is run after a copy inserted a table's
+	// rows ({table} names it) to number the next row past them (SQLite's
+	// AUTOINCREMENT does that by itself).
+	ResetIdentity string
 }
 
 // Store implements the object methods of store.Store (everything but
 // Revision, Changed, AdminToken and Close) over a store's transactions. A
 // store embeds it.
 type Store struct {
-	write, read RunTx
-	d           Dialect
+	write, read, record RunTx
+	d                   Dialect
 }
 
 // New returns the shared part of a store. write and read run a write and a
-// read transaction (see RunTx).
-func New(write, read RunTx, d Dialect) *Store {
-	return &Store{write: write, read: read, d: d}
+// read transaction (see RunTx); record runs a write transaction that is
+// not a configuration change: it neither bumps the revision nor signals
+// anyone (heartbeats).
+func New(write, read, record RunTx, d Dialect) *Store {
+	return &Store{write: write, read: read, record: record, d: d}
 }
 
 // Load reads everything the data plane serves in one read transaction, so
