@@ -1,16 +1,22 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portico-gw/portico/internal/clientip"
 )
 
-// serveConfig holds the flags of `portico serve` (SPEC 1).
+// serveConfig holds the flags of `portico serve` (docs/configuration.md).
 type serveConfig struct {
 	ProxyAddr      string
 	ProxyTLSAddr   string
@@ -36,7 +42,10 @@ type serveConfig struct {
 // then to the built-in default; a flag on the command line wins.
 func parseServeFlags(args []string, getenv func(string) string) (*serveConfig, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
+	// The flag package would print each error and the whole usage; the
+	// caller prints the error once, and -h prints the usage (helpUsage).
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	c := &serveConfig{}
 	var networks, maxBody string
 	fs.StringVar(&c.ProxyAddr, "proxy-addr", ":8080", "where API traffic is served (HTTP)")
@@ -59,10 +68,10 @@ func parseServeFlags(args []string, getenv func(string) string) (*serveConfig, e
 	fs.IntVar(&c.LogBuffer, "log-buffer", 10000, "recent access-log entries kept for GET /api/v1/logs (0: none)")
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		name := "PORTICO_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		name := envName(f.Name)
 		if v := getenv(name); v != "" {
 			if err := f.Value.Set(v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%s: %v", name, err)
+				envErr = fmt.Errorf("%s=%s: %s", name, v, expected(f))
 			}
 		}
 	})
@@ -70,7 +79,11 @@ func parseServeFlags(args []string, getenv func(string) string) (*serveConfig, e
 		return nil, envErr
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			helpUsage(os.Stdout, fs)
+			return nil, err
+		}
+		return nil, flagError(fs, err)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
@@ -90,6 +103,31 @@ func parseServeFlags(args []string, getenv func(string) string) (*serveConfig, e
 		if d.v <= 0 {
 			return nil, fmt.Errorf("--%s must be a positive duration such as 30s", d.name)
 		}
+	}
+	// Everything that can be checked is checked here, before the gateway
+	// opens or writes anything.
+	for _, a := range []struct{ name, v string }{{"proxy-addr", c.ProxyAddr}, {"admin-addr", c.AdminAddr}, {"proxy-tls-addr", c.ProxyTLSAddr}} {
+		if a.name == "proxy-tls-addr" && (a.v == "off" || a.v == "") {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(a.v); err != nil || port == "" {
+			return nil, fmt.Errorf("--%s=%s: not an address such as :8080 or 127.0.0.1:8080", a.name, a.v)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return nil, fmt.Errorf("--%s=%s: the port must be 0-65535", a.name, a.v)
+		}
+	}
+	if _, err := clientip.Parse(c.TrustedProxies); err != nil {
+		return nil, err // it names the flag and the bad entry
+	}
+	if r := c.Redis; r != "" {
+		if u, err := url.Parse(r); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return nil, fmt.Errorf("--redis=%s: not a redis:// or rediss:// address such as redis://127.0.0.1:6379/0", r)
+		}
+	}
+	switch s := c.Store; {
+	case s == "", s == "sqlite", strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+	default:
+		return nil, fmt.Errorf("--store: %q is neither empty (the embedded store in --data-dir) nor a postgres:// URL", s)
 	}
 	if c.LogBuffer < 0 {
 		return nil, fmt.Errorf("--log-buffer must be 0 or more entries, got %d", c.LogBuffer)
@@ -132,4 +170,64 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is too large", s)
 	}
 	return n * mult, nil
+}
+
+// envName is the variable of a flag: PORTICO_ + its name in upper case,
+// - as _.
+func envName(flagName string) string {
+	return "PORTICO_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// expected says what a flag's value must look like, by its type.
+func expected(f *flag.Flag) string {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return "not a valid value"
+	}
+	switch g.Get().(type) {
+	case time.Duration:
+		return "not a duration (such as 30s, 500ms, 2m)"
+	case bool:
+		return "not true or false"
+	case int, int64, uint, uint64:
+		return "not a whole number"
+	}
+	return "not a valid value"
+}
+
+// badValue matches the flag package's error for a value that does not
+// parse: invalid value "x" for flag -name: ...
+var badValue = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([^:]+): `)
+
+// flagError rewrites the flag package's errors to name the flag as it is
+// written (--name) and say what was expected, once.
+func flagError(fs *flag.FlagSet, err error) error {
+	msg := err.Error()
+	if m := badValue.FindStringSubmatch(msg); m != nil {
+		if f := fs.Lookup(m[2]); f != nil {
+			return fmt.Errorf("--%s=%s: %s", m[2], m[1], expected(f))
+		}
+	}
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return fmt.Errorf("unknown flag --%s (portico serve --help lists them)", name)
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return fmt.Errorf("--%s needs a value", name)
+	}
+	return err
+}
+
+// helpUsage prints every flag as it is written, with its variable and
+// default, on w.
+func helpUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintln(w, "usage: portico serve [flags]")
+	fmt.Fprintln(w, "\nEvery flag can also be set by its variable; a flag on the command line wins.")
+	fmt.Fprintln(w)
+	fs.VisitAll(func(f *flag.Flag) {
+		def := f.DefValue
+		if def == "" {
+			def = "none"
+		}
+		fmt.Fprintf(w, "  --%s  (%s, default %s)\n      %s\n", f.Name, envName(f.Name), def, f.Usage)
+	})
 }

@@ -2,13 +2,12 @@
 //
 //	portico serve [flags]   run one gateway node
 //	portico store copy ...  copy a configuration store to another
+//	portico admin-token rotate  replace the admin token
 //	portico version         print the version
 package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,8 +44,10 @@ import (
 	"github.com/portico-gw/portico/internal/upstream"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version may be set at build time with -ldflags "-X main.version=..."; it
+// is not needed: versionString reads the module version and the VCS
+// revision that go build records.
+var version = ""
 
 // adminTimeout bounds one admin API exchange.
 const adminTimeout = 30 * time.Second
@@ -84,6 +85,19 @@ func main() {
 			fmt.Fprintln(os.Stderr, "portico store:", err)
 			os.Exit(1)
 		}
+	case "admin-token":
+		err := tokenCommand(os.Args[2:], os.Stdout, os.Stderr)
+		var ue usageError
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			os.Exit(0)
+		case errors.As(err, &ue):
+			fmt.Fprintln(os.Stderr, "portico admin-token:", err)
+			os.Exit(2)
+		case err != nil:
+			fmt.Fprintln(os.Stderr, "portico admin-token:", err)
+			os.Exit(1)
+		}
 	case "version", "--version", "-v":
 		fmt.Println("portico", versionString())
 	case "help", "-h", "--help":
@@ -99,19 +113,55 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage:\n  portico serve [flags]   run a gateway node (portico serve -h lists the flags)\n"+
 		"  portico store copy --from <data-dir or postgres:// DSN> --to <data-dir or postgres:// DSN> [--force]\n"+
 		"                          copy a configuration store (e.g. the embedded one to PostgreSQL)\n"+
+		"  portico admin-token rotate [--data-dir DIR] [--store DSN]\n"+
+		"                          replace the admin token (the gateway stopped)\n"+
 		"  portico version         print the version")
 }
 
+// versionString is the version as go build recorded it: the module version
+// (go install …@v1.2.3) or "dev" for a build from a checkout, with the VCS
+// revision, its time, and "modified" when the work tree had changes.
 func versionString() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
-			}
+	bi, ok := debug.ReadBuildInfo()
+	return describeBuild(version, bi, ok)
+}
+
+func describeBuild(v string, bi *debug.BuildInfo, ok bool) string {
+	if v == "" {
+		v = "dev"
+		if ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
 		}
 	}
-	return v
+	if !ok {
+		return v
+	}
+	var rev, at string
+	modified := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return v
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	detail := "revision " + rev
+	if at != "" {
+		detail += ", " + at
+	}
+	if modified {
+		detail += ", modified"
+	}
+	return v + " (" + detail + ")"
 }
 
 func serve(cfg *serveConfig, log *slog.Logger) error {
@@ -122,6 +172,11 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 	if err := prepareDataDir(cfg.DataDir, log); err != nil {
 		return err
 	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	beat, err := heartbeatInterval(os.Getenv)
 	if err != nil {
 		return err
@@ -487,11 +542,9 @@ func adminToken(ctx context.Context, cfg *serveConfig, st store.Store, log *slog
 		return "", err
 	}
 	if tok == "" {
-		var b [24]byte
-		if _, err := rand.Read(b[:]); err != nil {
+		if tok, err = newToken(); err != nil {
 			return "", err
 		}
-		tok = hex.EncodeToString(b[:])
 		if c, ok := st.(store.Cluster); ok {
 			// Nodes starting together on an empty store agree on one.
 			if tok, err = c.EnsureAdminToken(ctx, tok); err != nil {
