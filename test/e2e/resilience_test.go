@@ -165,7 +165,9 @@ func TestFailingNodeEjectedAndBack(t *testing.T) {
 		bad.mode.Store(phase.mode)
 		g.admin.waitHealth(ch.ID, bad.addr(), "UNHEALTHY", 10*time.Second)
 		// Out of the rotation: no more traffic reaches it.
-		time.Sleep(200 * time.Millisecond) // requests sent before the ejection end
+		// Requests sent before the ejection end: a hanging one after the
+		// API timeout (1 s).
+		time.Sleep(1200 * time.Millisecond)
 		hits := bad.traffic.Load()
 		failed := count(phase.status)
 		time.Sleep(1500 * time.Millisecond)
