@@ -30,6 +30,7 @@ import (
 	"github.com/portico-gw/portico/internal/certs"
 	"github.com/portico-gw/portico/internal/clientip"
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/console"
 	"github.com/portico-gw/portico/internal/h1"
 	"github.com/portico-gw/portico/internal/health"
 	"github.com/portico-gw/portico/internal/observe"
@@ -357,12 +358,14 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 
 	var ready atomic.Bool
 	adminSrv := &http.Server{
-		Handler: admin.New(admin.Options{
+		// The console under /console/ is a client of the same handler,
+		// in process: one set of rules and messages for both.
+		Handler: console.Mount(admin.New(admin.Options{
 			Store: st, Token: token, Networks: cfg.Networks,
 			Ready: ready.Load, Status: snaps.Status, Logger: log, Quota: quotaOf(limiter),
 			Metrics: handler, Logs: logRing, Stats: stats, NodeHealth: nodeHealth(snaps),
 			DataPlane: snaps, Stale: staleness(snaps), HeartbeatInterval: beat,
-		}),
+		}), console.Options{Token: token, Logger: log}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       adminTimeout,
 		WriteTimeout:      adminTimeout,

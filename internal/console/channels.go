@@ -1,0 +1,385 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/portico-gw/portico/internal/config"
+)
+
+const listLimit = 20
+
+func pageQuery(limit, offset int) url.Values {
+	return url.Values{"limit": {strconv.Itoa(limit)}, "offset": {strconv.Itoa(offset)}}
+}
+
+// healthCount is how many nodes of a channel are in one state.
+type healthCount struct {
+	State string
+	N     int
+}
+
+// healthSummary counts a channel's nodes by state, in a fixed order.
+func healthSummary(nodes []config.Node) []healthCount {
+	n := map[string]int{}
+	for _, x := range nodes {
+		st := config.HealthNoData
+		if x.Health != nil && x.Health.State != "" {
+			st = x.Health.State
+		}
+		n[st]++
+	}
+	var out []healthCount
+	for _, st := range []string{config.HealthHealthy, config.HealthUnhealthy, config.HealthNoData, config.HealthOff} {
+		if n[st] > 0 {
+			out = append(out, healthCount{st, n[st]})
+			delete(n, st)
+		}
+	}
+	for st, c := range n {
+		out = append(out, healthCount{st, c})
+	}
+	return out
+}
+
+type channelRow struct {
+	config.Channel
+	Health []healthCount
+}
+
+type channelListData struct {
+	Rows  []channelRow
+	Pager pager
+}
+
+func (c *Console) channelList(q *req) {
+	pageNo, offset := q.pageOffset(listLimit)
+	var l list[config.Channel]
+	if e := q.get("/api/v1/channels", pageQuery(listLimit, offset), &l); e != nil {
+		q.failAPI(e)
+		return
+	}
+	d := channelListData{Pager: newPager("/console/channels", pageNo, listLimit, l.Total)}
+	for _, ch := range l.Items {
+		d.Rows = append(d.Rows, channelRow{Channel: ch, Health: healthSummary(ch.Nodes)})
+	}
+	q.render(http.StatusOK, "channels", &page{Nav: "channels", D: d})
+}
+
+type channelDetailData struct {
+	Ch        config.Channel
+	Health    []healthCount
+	Bindings  []config.ChannelBinding
+	BindTotal int
+}
+
+func (c *Console) channelDetail(q *req) {
+	id, ok := q.id("id")
+	if !ok {
+		return
+	}
+	var d channelDetailData
+	if e := q.get("/api/v1/channels/"+esc(id), nil, &d.Ch); e != nil {
+		q.failAPI(e)
+		return
+	}
+	var b list[config.ChannelBinding]
+	if e := q.get("/api/v1/channels/"+esc(id)+"/apis", pageQuery(100, 0), &b); e != nil {
+		q.failAPI(e)
+		return
+	}
+	d.Health, d.Bindings, d.BindTotal = healthSummary(d.Ch.Nodes), b.Items, b.Total
+	q.render(http.StatusOK, "channel", &page{Nav: "channels", D: d})
+}
+
+// channelForm is the create and edit form, as strings: what was typed is
+// shown again as typed when the API refuses it.
+type channelForm struct {
+	Edit        bool
+	ID          string
+	Action      string
+	Name        string
+	Network     string
+	Description string
+	Scheme      string
+	HostHeader  string
+	Retries     string
+	Nodes       []nodeRow
+	HC          hcForm
+	MaxNodes    int
+	Schemes     []string
+}
+
+type nodeRow struct{ Host, Port, Weight string }
+
+// hcForm is the simple health-check section. Custom false leaves
+// health_check out (the implicit check); on an edit, the thresholds and
+// status lists the form does not show are kept as stored.
+type hcForm struct {
+	Custom   bool
+	Active   bool
+	Passive  bool
+	Path     string
+	Interval string
+}
+
+var schemes = []string{"http", "https", "grpc", "grpcs"}
+
+func newChannelForm() *channelForm {
+	return &channelForm{Action: "/console/channels/new", Network: "default", Scheme: "http",
+		Nodes: []nodeRow{{Weight: "1"}}, MaxNodes: config.MaxNodes, Schemes: schemes,
+		HC: hcForm{Path: "/", Interval: "5"}}
+}
+
+func (c *Console) channelNew(q *req) {
+	q.render(http.StatusOK, "channel_form", &page{Nav: "channels", D: newChannelForm()})
+}
+
+func (c *Console) channelEdit(q *req) {
+	id, ok := q.id("id")
+	if !ok {
+		return
+	}
+	var ch config.Channel
+	if e := q.get("/api/v1/channels/"+esc(id), nil, &ch); e != nil {
+		q.failAPI(e)
+		return
+	}
+	f := &channelForm{Edit: true, ID: id, Action: "/console/channels/" + id + "/edit",
+		Name: ch.Name, Network: ch.Network, Description: ch.Description, Scheme: ch.Scheme,
+		HostHeader: ch.HostHeader, MaxNodes: config.MaxNodes, Schemes: schemes,
+		HC: hcForm{Path: "/", Interval: "5"}}
+	if ch.Retries != nil {
+		f.Retries = strconv.Itoa(*ch.Retries)
+	}
+	for _, n := range ch.Nodes {
+		f.Nodes = append(f.Nodes, nodeRow{Host: n.Host, Port: strconv.Itoa(n.Port), Weight: strconv.Itoa(n.W())})
+	}
+	if hc := ch.HealthCheck; hc != nil {
+		f.HC = hcForm{Custom: true, Active: hc.EnableActiveCheck, Passive: hc.EnablePassiveCheck,
+			Path: hc.ActiveCheckHTTPPath, Interval: strconv.Itoa(hc.ActiveCheckInterval)}
+	}
+	q.render(http.StatusOK, "channel_form", &page{Nav: "channels", D: f})
+}
+
+// readChannelForm reads the posted form. At most MaxNodes+1 rows are read
+// (one more than the API takes, so that the API's own refusal of too many
+// nodes is what the user sees).
+func readChannelForm(q *req) *channelForm {
+	f := &channelForm{
+		Name: q.form("name"), Network: q.form("network"), Description: q.form("description"),
+		Scheme: q.form("scheme"), HostHeader: q.form("host_header"), Retries: q.form("retries"),
+		MaxNodes: config.MaxNodes, Schemes: schemes,
+		HC: hcForm{Custom: q.form("hc_mode") == "custom",
+			Active:   q.form("health_check.enable_active_check") == "on",
+			Passive:  q.form("health_check.enable_passive_check") == "on",
+			Path:     q.form("health_check.active_check_http_path"),
+			Interval: q.form("health_check.active_check_interval")},
+	}
+	rows, _ := strconv.Atoi(q.form("rows"))
+	rows = max(0, min(rows, config.MaxNodes+1))
+	for i := range rows {
+		p := "nodes[" + strconv.Itoa(i) + "]."
+		f.Nodes = append(f.Nodes, nodeRow{Host: q.form(p + "host"), Port: q.form(p + "port"), Weight: q.form(p + "weight")})
+	}
+	return f
+}
+
+// body builds the API body from the form onto base (the stored channel
+// on an edit, so that fields the form does not show are kept). index maps
+// each node the body sends to its form row: empty rows are left out.
+func (f *channelForm) body(base map[string]any) (body map[string]any, index []int) {
+	body = base
+	if body == nil {
+		body = map[string]any{}
+	}
+	body["name"] = f.Name
+	body["network"] = f.Network
+	body["description"] = f.Description
+	body["scheme"] = f.Scheme
+	body["host_header"] = f.HostHeader
+	delete(body, "retries")
+	setNumber(body, "retries", f.Retries)
+	nodes := []any{}
+	for i, n := range f.Nodes {
+		if n.Host == "" && n.Port == "" && n.Weight == "" {
+			continue
+		}
+		m := map[string]any{"host": n.Host}
+		setNumber(m, "port", n.Port)
+		setNumber(m, "weight", n.Weight)
+		nodes = append(nodes, m)
+		index = append(index, i)
+	}
+	body["nodes"] = nodes
+	if !f.HC.Custom {
+		delete(body, "health_check")
+	} else {
+		hc, _ := body["health_check"].(map[string]any)
+		if hc == nil {
+			hc = map[string]any{}
+		}
+		hc["enable_active_check"] = f.HC.Active
+		hc["enable_passive_check"] = f.HC.Passive
+		hc["active_check_http_path"] = f.HC.Path
+		delete(hc, "active_check_interval")
+		setNumber(hc, "active_check_interval", f.HC.Interval)
+		body["health_check"] = hc
+	}
+	return body, index
+}
+
+var nodeField = regexp.MustCompile(`^nodes\[([0-9]+)\](.*)$`)
+
+// formField maps an API field path to the form's: nodes[k] of the body is
+// row index[k] of the form.
+func formField(field string, index []int) string {
+	m := nodeField.FindStringSubmatch(field)
+	if m == nil {
+		return field
+	}
+	k, err := strconv.Atoi(m[1])
+	if err != nil || k >= len(index) {
+		return field
+	}
+	return "nodes[" + strconv.Itoa(index[k]) + "]" + m[2]
+}
+
+// remapError moves an API error from the body's node index to the form's
+// row, in its field and in its message when the message starts with the
+// field (the API's messages name the field first).
+func remapError(e *apiError, index []int) {
+	f := formField(e.Field, index)
+	if f == e.Field {
+		return
+	}
+	if rest, ok := strings.CutPrefix(e.Message, e.Field); ok {
+		e.Message = f + rest
+	}
+	e.Field = f
+}
+
+// has says which API fields the channel form shows.
+func (f *channelForm) has(field string) bool {
+	switch field {
+	case "name", "network", "description", "scheme", "host_header", "retries", "nodes":
+		return true
+	case "health_check.active_check_http_path", "health_check.active_check_interval":
+		return f.HC.Custom
+	}
+	if m := nodeField.FindStringSubmatch(field); m != nil {
+		k, err := strconv.Atoi(m[1])
+		return err == nil && k < len(f.Nodes) && (m[2] == ".host" || m[2] == ".port" || m[2] == ".weight")
+	}
+	return false
+}
+
+// rowOp applies the add and remove buttons of the node table; it reports
+// whether the post was one of them (then the form is shown again).
+func (f *channelForm) rowOp(q *req, p *page) bool {
+	op := q.form("op")
+	switch {
+	case op == "add":
+		if len(f.Nodes) >= config.MaxNodes {
+			p.Errors = map[string]string{"nodes": q.t("node.max", config.MaxNodes)}
+		} else {
+			f.Nodes = append(f.Nodes, nodeRow{Weight: "1"})
+		}
+		return true
+	case strings.HasPrefix(op, "remove:"):
+		i, err := strconv.Atoi(strings.TrimPrefix(op, "remove:"))
+		if err == nil && i >= 0 && i < len(f.Nodes) {
+			f.Nodes = append(f.Nodes[:i], f.Nodes[i+1:]...)
+		}
+		return true
+	}
+	return false
+}
+
+func (c *Console) channelCreate(q *req) {
+	f := readChannelForm(q)
+	f.Action = "/console/channels/new"
+	p := &page{Nav: "channels", D: f}
+	if f.rowOp(q, p) {
+		q.render(http.StatusOK, "channel_form", p)
+		return
+	}
+	body, index := f.body(nil)
+	var ch config.Channel
+	if e := q.call(http.MethodPost, "/api/v1/channels", nil, body, &ch); e != nil {
+		remapError(e, index)
+		p.refuse(e, f.has)
+		q.render(e.Status, "channel_form", p)
+		return
+	}
+	q.flash("flash.created", q.t("kind.channel"), nameOr(ch.Name, ch.ID))
+	q.redirect("/console/channels/" + ch.ID)
+}
+
+func (c *Console) channelUpdate(q *req) {
+	id, ok := q.id("id")
+	if !ok {
+		return
+	}
+	f := readChannelForm(q)
+	f.Edit, f.ID, f.Action = true, id, "/console/channels/"+id+"/edit"
+	p := &page{Nav: "channels", D: f}
+	if f.rowOp(q, p) {
+		q.render(http.StatusOK, "channel_form", p)
+		return
+	}
+	// GET, edit, PUT: the fields the form does not show (tls, the other
+	// health-check settings) go back as stored.
+	var base map[string]any
+	if e := q.call(http.MethodGet, "/api/v1/channels/"+esc(id), nil, nil, &base); e != nil {
+		q.failAPI(e)
+		return
+	}
+	for _, ro := range []string{"id", "created_at", "updated_at", "warnings"} {
+		delete(base, ro)
+	}
+	body, index := f.body(base)
+	var ch config.Channel
+	if e := q.call(http.MethodPut, "/api/v1/channels/"+esc(id), nil, body, &ch); e != nil {
+		remapError(e, index)
+		p.refuse(e, f.has)
+		q.render(e.Status, "channel_form", p)
+		return
+	}
+	q.flash("flash.saved", q.t("kind.channel"), nameOr(ch.Name, ch.ID))
+	q.redirect("/console/channels/" + ch.ID)
+}
+
+func (c *Console) channelDeletePage(q *req) {
+	id, ok := q.id("id")
+	if !ok {
+		return
+	}
+	var ch config.Channel
+	if e := q.get("/api/v1/channels/"+esc(id), nil, &ch); e != nil {
+		q.failAPI(e)
+		return
+	}
+	q.confirm("channels", channelConfirm(&ch))
+}
+
+func channelConfirm(ch *config.Channel) confirmData {
+	return confirmData{Kind: "kind.channel", Name: nameOr(ch.Name, ch.ID),
+		Action: "/console/channels/" + ch.ID + "/delete", Back: "/console/channels/" + ch.ID}
+}
+
+func (c *Console) channelDelete(q *req) {
+	id, ok := q.id("id")
+	if !ok {
+		return
+	}
+	var ch config.Channel
+	if e := q.get("/api/v1/channels/"+esc(id), nil, &ch); e != nil {
+		q.failAPI(e)
+		return
+	}
+	q.remove("channels", "/api/v1/channels/"+esc(id), channelConfirm(&ch), "/console/channels")
+}
