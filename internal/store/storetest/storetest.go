@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		fn   func(t *testing.T, s store.Store)
 	}{
 		{"ChannelCRUD", testChannelCRUD},
+		{"Batch", testBatch},
 		{"ChannelNames", testChannelNames},
 		{"ListPaging", testListPaging},
 		{"ServiceCRUD", testServiceCRUD},
