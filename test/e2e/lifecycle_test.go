@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -213,4 +215,23 @@ func TestAdminAuth(t *testing.T) {
 		t.Errorf("admin.token now holds %q, want the first generated token", g.token)
 	}
 	wantStatus(stored, http.StatusOK)
+}
+
+// TestSecondProcessOnDataDirRefused: a data directory belongs to one
+// process; a second one on it stops with a message naming the first.
+func TestSecondProcessOnDataDirRefused(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t)
+	cmd := exec.Command(binary, "serve", "--data-dir", g.dataDir, "--proxy-addr", freeAddr(t),
+		"--admin-addr", freeAddr(t), "--proxy-tls-addr", "off", "--access-log", "off")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("a second process on the same data directory started:\n%s", out)
+	}
+	if !strings.Contains(string(out), "another portico process (pid ") {
+		t.Fatalf("the refusal does not say why:\n%s", out)
+	}
+	if r := g.get("/nothing"); r.status != 404 {
+		t.Fatalf("the first gateway stopped serving: %s", r)
+	}
 }

@@ -199,8 +199,8 @@ func TestPluginAdminValidation(t *testing.T) {
 }
 
 // TestSharedRateLimitInRedis: two gateway nodes that share one
-// configuration (here one data directory) and one Redis allow a limit
-// together, not each.
+// configuration (a PostgreSQL store) and one Redis allow a limit together,
+// not each.
 func TestSharedRateLimitInRedis(t *testing.T) {
 	t.Parallel()
 	if c, err := net.DialTimeout("tcp", "127.0.0.1:6379", time.Second); err != nil {
@@ -211,11 +211,10 @@ func TestSharedRateLimitInRedis(t *testing.T) {
 	} else {
 		c.Close()
 	}
-	dir := t.TempDir()
-	args := []string{"--trusted-proxies", "127.0.0.1/32", "--redis", "redis://127.0.0.1:6379/0"}
-	a := newGateway(t, dir, args...)
+	args := []string{"--trusted-proxies", "127.0.0.1/32", "--redis", "redis://127.0.0.1:6379/0", "--store", clusterSchema(t)}
+	a := newGateway(t, t.TempDir(), args...)
 	a.Start()
-	b := newGateway(t, dir, args...)
+	b := newGateway(t, t.TempDir(), args...)
 	b.Start()
 	sid, _ := a.admin.publishedService("shared", mockAPI("m", "GET", "/m", mock{Body: "ok"}))
 	p := a.admin.createPlugin("shared_limit", "traffic_control", `{"window":"minute","ip_limit":4}`)
