@@ -2,6 +2,7 @@
 //
 //	portico serve [flags]   run one gateway node
 //	portico store copy ...  copy a configuration store to another
+//	portico export|apply|diff   declarative configuration
 //	portico admin-token rotate  replace the admin token
 //	portico version         print the version
 package main
@@ -86,6 +87,32 @@ func main() {
 			fmt.Fprintln(os.Stderr, "portico store:", err)
 			os.Exit(1)
 		}
+	case "export", "apply", "diff":
+		var err error
+		switch os.Args[1] {
+		case "export":
+			err = exportCommand(os.Args[2:], os.Stdout)
+		default:
+			err = applyCommand(os.Args[2:], os.Stdout, os.Args[1] == "diff")
+		}
+		var ue usageError
+		switch {
+		case err == nil:
+		case errors.Is(err, flag.ErrHelp):
+			os.Exit(0)
+		case errors.Is(err, errChanges):
+			os.Exit(1)
+		case errors.As(err, &ue):
+			fmt.Fprintf(os.Stderr, "portico %s: %v\n", os.Args[1], err)
+			os.Exit(2)
+		default:
+			fmt.Fprintf(os.Stderr, "portico %s: %v\n", os.Args[1], err)
+			// diff exits 2 on an error, as diff(1) does; 1 means changes.
+			if os.Args[1] == "diff" {
+				os.Exit(2)
+			}
+			os.Exit(1)
+		}
 	case "admin-token":
 		err := tokenCommand(os.Args[2:], os.Stdout, os.Stderr)
 		var ue usageError
@@ -114,6 +141,9 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage:\n  portico serve [flags]   run a gateway node (portico serve -h lists the flags)\n"+
 		"  portico store copy --from <data-dir or postgres:// DSN> --to <data-dir or postgres:// DSN> [--force]\n"+
 		"                          copy a configuration store (e.g. the embedded one to PostgreSQL)\n"+
+		"  portico export [-o FILE] [--format yaml|json]   the whole configuration as one document\n"+
+		"  portico apply -f FILE [--prune] [--dry-run]      make the gateway match the document\n"+
+		"  portico diff -f FILE [--prune]                   what apply would change (exit 1 if anything)\n"+
 		"  portico admin-token rotate [--data-dir DIR] [--store DSN]\n"+
 		"                          replace the admin token (the gateway stopped)\n"+
 		"  portico version         print the version")

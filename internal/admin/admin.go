@@ -199,6 +199,9 @@ func (s *server) routes() {
 	m.HandleFunc("POST /api/v1/plugins/{id}/bindings", s.bindPlugin)
 	m.HandleFunc("DELETE /api/v1/plugins/{id}/bindings/{bid}", s.unbindPlugin)
 
+	m.HandleFunc("GET /api/v1/config", s.getConfig)
+	m.HandleFunc("PUT /api/v1/config", s.putConfig)
+
 	m.HandleFunc("POST /api/v1/certificates", s.createCertificate)
 	m.HandleFunc("GET /api/v1/certificates", s.listCertificates)
 	m.HandleFunc("GET /api/v1/certificates/{id}", s.getCertificate)
