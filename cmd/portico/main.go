@@ -386,13 +386,13 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		return fmt.Errorf("--admin-addr: %w", err)
 	}
 
-	var ready atomic.Bool
+	var ready, draining atomic.Bool
 	adminSrv := &http.Server{
 		// The console under /console/ is a client of the same handler,
 		// in process: one set of rules and messages for both.
 		Handler: console.Mount(admin.New(admin.Options{
 			Store: st, Token: token, Networks: cfg.Networks,
-			Ready: ready.Load, Status: snaps.Status, Logger: log, Quota: quotaOf(limiter),
+			Ready: ready.Load, Draining: draining.Load, Status: snaps.Status, Logger: log, Quota: quotaOf(limiter),
 			Metrics: handler, Logs: logRing, Stats: stats, NodeHealth: nodeHealth(snaps),
 			DataPlane: snaps, Stale: staleness(snaps), HeartbeatInterval: beat,
 		}), console.Options{Token: token, Logger: log}),
@@ -441,6 +441,7 @@ func serve(cfg *serveConfig, log *slog.Logger) error {
 		return err
 	case <-ctx.Done():
 	}
+	draining.Store(true)
 	ready.Store(false)
 	log.Info("draining", "timeout", drain.String())
 	shutCtx, cancel := context.WithTimeout(context.Background(), drain)

@@ -54,6 +54,9 @@ type Options struct {
 	// Ready reports whether the node serves traffic; /healthz answers 503
 	// while it returns false. Nil means always ready.
 	Ready func() bool
+	// Draining reports whether the node is shutting down: /healthz answers
+	// 503 "draining" (nil: never).
+	Draining func() bool
 	// Status returns the data-plane snapshot state shown by
 	// GET /api/v1/status. Nil answers {}.
 	Status func() any
@@ -100,6 +103,7 @@ type server struct {
 	hasToken  bool
 	networks  []string
 	ready     func() bool
+	draining  func() bool
 	status    func() any
 	log       *slog.Logger
 	mux       *http.ServeMux
@@ -124,6 +128,7 @@ func New(o Options) http.Handler {
 		hasToken:  o.Token != "",
 		networks:  append([]string(nil), o.Networks...),
 		ready:     o.Ready,
+		draining:  o.Draining,
 		status:    o.Status,
 		log:       o.Logger,
 		mux:       http.NewServeMux(),
@@ -321,6 +326,13 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 		if since, reason, stale := s.stale(); stale {
 			h.Stale, h.StaleSince, h.StaleError = true, &since, reason
 		}
+	}
+	if s.draining != nil && s.draining() {
+		// Load balancers stop sending new requests while the node
+		// finishes those in flight.
+		h.Status = "draining"
+		writeJSON(w, http.StatusServiceUnavailable, h)
+		return
 	}
 	if s.ready != nil && !s.ready() {
 		h.Status = "starting"

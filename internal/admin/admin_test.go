@@ -89,6 +89,18 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
+func TestHealthzDraining(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(o *Options) {
+		o.Ready = func() bool { return false }
+		o.Draining = func() bool { return true }
+	})
+	r := e.doAuth("GET", "/healthz", nil, "")
+	if r.status != 503 || r.json(t)["status"] != "draining" {
+		t.Fatalf("healthz while draining: %d %s", r.status, r.raw)
+	}
+}
+
 func TestStatus(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
