@@ -60,8 +60,9 @@ plugins:
 
 // TestDeclarativeApplyDiffExport: apply a document, diff it (nothing to
 // change, exit 0), change it (exit 1), export it and apply the export to
-// an empty gateway, which then serves the same calls and exports the same
-// document; a document with an error changes nothing.
+// an empty gateway (embedded, and on PostgreSQL), which then serves the same
+// calls and exports the same document; a document with an error changes
+// nothing.
 func TestDeclarativeApplyDiffExport(t *testing.T) {
 	t.Parallel()
 	be := newBackend(t, "orders")
@@ -129,6 +130,17 @@ func TestDeclarativeApplyDiffExport(t *testing.T) {
 	again, _ := b.portico(t, nil, "export")
 	if again != exported {
 		t.Fatalf("export after the round trip differs:\n--- first\n%s\n--- again\n%s", exported, again)
+	}
+	// And into a gateway on PostgreSQL.
+	c := startNode(t, clusterSchema(t))
+	if out, code := c.portico(t, nil, "apply", "-f", efile); code != 0 {
+		t.Fatalf("apply of the export to a PostgreSQL-backed gateway: exit %d\n%s", code, out)
+	}
+	if onPG, _ := c.portico(t, nil, "export"); onPG != exported {
+		t.Fatalf("export from PostgreSQL differs:\n--- first\n%s\n--- PostgreSQL\n%s", exported, onPG)
+	}
+	if r := c.get("/ping"); r.status != 200 || string(r.body) != "pong" {
+		t.Fatalf("the PostgreSQL-backed gateway answers /ping with %s", r)
 	}
 	if r := b.get("/ping"); r.status != 200 || string(r.body) != "pong" {
 		t.Fatalf("the copied gateway answers /ping with %s", r)
