@@ -401,7 +401,16 @@ type Exchange struct {
 	// peer is the client's address a PeerRelay connection gave for this
 	// request (nil: the connection's).
 	peer net.Addr
+	// bodyElsewhere: another goroutine reads the body while the answer is
+	// written (see ReadBodyConcurrently).
+	bodyElsewhere bool
 }
+
+// ReadBodyConcurrently tells the exchange that another goroutine reads
+// Body while the handler writes the answer (a full-duplex relay), so the
+// answer's head does not look at the body's state. The handler must make
+// sure that goroutine has stopped reading before it returns.
+func (x *Exchange) ReadBodyConcurrently() { x.bodyElsewhere = true }
 
 func (x *Exchange) reset() {
 	c := x.c
@@ -521,7 +530,7 @@ func (x *Exchange) EndHead(contentLength int64, noBody bool) {
 		x.untilClose = true
 		x.closeAfter = true
 	}
-	if !x.Body.Done() && !x.Body.Empty() && x.Body.Err() == nil {
+	if !x.bodyElsewhere && !x.Body.Done() && !x.Body.Empty() && x.Body.Err() == nil {
 		// The body will not be read: say now that the connection closes
 		// when the rest is more than the server throws away.
 		if x.Req.Expect100 && !x.continued || !x.Req.Chunked && x.Req.ContentLength-x.Body.N() > discardBytes {

@@ -53,6 +53,7 @@ func (p *Proxy) forwardH2(hx *h1.Exchange, st *reqState, api *snapshot.API) {
 		f()
 	}
 	body := &h2Body{r: &hx.Body, closed: make(chan struct{})}
+	hx.ReadBodyConcurrently()
 	defer body.detach(hx)
 
 	var (
