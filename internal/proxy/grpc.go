@@ -154,8 +154,7 @@ func (p *Proxy) relayH2(hx *h1.Exchange, st *reqState, resp *http.Response) {
 	hx.StartResponse(resp.StatusCode, nil)
 	w := hx.W()
 	for name, vs := range resp.Header {
-		switch name {
-		case "Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "X-Request-Id":
+		if skipResponseField([]byte(name)) {
 			continue
 		}
 		for _, v := range vs {

@@ -460,6 +460,9 @@ func (b *Builder) certIndex(st *config.State) *certs.Index {
 // with the channel's Host header and the configured headers, on a new
 // connection with the channel's TLS settings.
 func probe(n *Node, p *health.Policy) health.Probe {
+	if n.Client.Target.H2 {
+		return h2Probe(n, p)
+	}
 	head := make([]byte, 0, 128)
 	head = append(head, "GET "...)
 	head = append(head, p.Path...)
@@ -474,9 +477,6 @@ func probe(n *Node, p *health.Policy) health.Probe {
 	}
 	head = append(head, "Connection: close\r\n\r\n"...)
 	client := n.Client
-	if client.Target.H2 {
-		return h2Probe(n, p)
-	}
 	return func(deadline time.Time) (int, error) { return client.Probe(head, deadline) }
 }
 
