@@ -607,6 +607,12 @@ func skipRequestField(name []byte) bool {
 		if h1.EqualLower(name, "x-forwarded-proto") {
 			return true
 		}
+	case 18:
+		// The HTTP/2 bridge's field (h1.PeerField): meaningful only on
+		// the bridge's own connections, never passed to a node.
+		if h1.EqualLower(name, "portico-relay-peer") {
+			return true
+		}
 	}
 	return skipResponseField(name)
 }

@@ -280,7 +280,7 @@ func TestHTTPSBothProtocols(t *testing.T) {
 				}
 				return resp, b
 			}
-			resp, b := do("GET", "/echo/x?q=1", nil, "X-Request-Id", reqID)
+			resp, b := do("GET", "/echo/x?q=1", nil, "X-Request-Id", reqID, "Portico-Relay-Peer", "203.0.113.9:1")
 			var e echoed
 			if err := json.Unmarshal(b, &e); err != nil || resp.StatusCode != 200 {
 				t.Fatalf("GET /echo: %d %s", resp.StatusCode, b)
@@ -288,6 +288,9 @@ func TestHTTPSBothProtocols(t *testing.T) {
 			if e.Path != "/x" || e.RawQuery != "q=1" || e.Header.Get("X-Forwarded-Proto") != "https" ||
 				!strings.HasPrefix(e.Header.Get("X-Forwarded-For"), "127.0.0.1") || e.Host != be.addr() {
 				t.Errorf("the node saw %+v", e)
+			}
+			if v := e.Header.Get("Portico-Relay-Peer"); v != "" {
+				t.Errorf("the bridge's field reached the node: %q", v)
 			}
 			if got := resp.Header.Get("X-Request-Id"); got != reqID {
 				t.Errorf("X-Request-Id %q", got)
