@@ -69,7 +69,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "portico serve:", err)
 			os.Exit(2)
 		}
-		log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+		log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{ReplaceAttr: logTime}))
 		if err := serve(cfg, log); err != nil {
 			log.Error("portico stopped", "error", err)
 			os.Exit(1)
@@ -538,7 +538,7 @@ func restoreLastApplied(snaps *snapshot.Manager, path string, cause error) error
 	}
 	if err := snaps.Restore(st, cause); err != nil {
 		return fmt.Errorf("the configuration store cannot be read (%w), and the last applied configuration (revision %d, applied %s) does not build: %v",
-			cause, st.Revision, appliedAt.Format(time.RFC3339), err)
+			cause, st.Revision, config.FormatTime(appliedAt), err)
 	}
 	return nil
 }
@@ -640,4 +640,14 @@ func nodeHealth(snaps *snapshot.Manager) func(string) (map[string]config.NodeHea
 		}
 		return out, true
 	}
+}
+
+// logTime writes the time of a log record in the form of every other
+// timestamp the node shows (RFC 3339, UTC, milliseconds), so that a log line
+// and an API answer about the same event can be matched by eye.
+func logTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey && a.Value.Kind() == slog.KindTime {
+		return slog.String(slog.TimeKey, config.FormatTime(a.Value.Time()))
+	}
+	return a
 }

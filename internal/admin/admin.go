@@ -192,6 +192,7 @@ func (s *server) routes() {
 
 	m.HandleFunc("POST /api/v1/services/{sid}/releases", s.createRelease)
 	m.HandleFunc("GET /api/v1/services/{sid}/releases", s.listReleases)
+	m.HandleFunc("GET /api/v1/services/{sid}/history", s.listHistory)
 	m.HandleFunc("GET /api/v1/services/{sid}/environments", s.listEnvironments)
 	m.HandleFunc("POST /api/v1/services/{sid}/environments/{env}/rollback", s.rollback)
 	m.HandleFunc("DELETE /api/v1/services/{sid}/environments/{env}", s.unpublish)
@@ -315,16 +316,16 @@ type health struct {
 	// start). It still answers 200: it serves, and taking every node out
 	// of a load balancer because their shared store is down would turn a
 	// store outage into a traffic outage.
-	Stale      bool       `json:"stale"`
-	StaleSince *time.Time `json:"stale_since,omitempty"`
-	StaleError string     `json:"stale_error,omitempty"`
+	Stale      bool         `json:"stale"`
+	StaleSince *config.Time `json:"stale_since,omitempty"`
+	StaleError string       `json:"stale_error,omitempty"`
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 	h := health{Status: "ok"}
 	if s.stale != nil {
 		if since, reason, stale := s.stale(); stale {
-			h.Stale, h.StaleSince, h.StaleError = true, &since, reason
+			h.Stale, h.StaleSince, h.StaleError = true, config.TimePtr(since), reason
 		}
 	}
 	if s.draining != nil && s.draining() {

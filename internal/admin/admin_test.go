@@ -616,11 +616,39 @@ func TestReleasesAndEnvironments(t *testing.T) {
 	})
 
 	t.Run("unpublish", func(t *testing.T) {
-		e.must(204, "DELETE", base+"/environments/prepub", nil)
+		e.must(204, "DELETE", base+"/environments/prepub", map[string]any{"description": "prepub is retired"})
 		if _, ok := envs()["prepub"]; ok {
 			t.Error("prepub still served")
 		}
 		e.wantErr(e.do("DELETE", base+"/environments/prepub", nil), 404, "NotFound", "")
+	})
+
+	t.Run("release history", func(t *testing.T) {
+		l := e.must(200, "GET", base+"/history", nil)
+		var got []string
+		for _, it := range l["items"].([]any) {
+			m := it.(map[string]any)
+			got = append(got, fmt.Sprintf("%s %s %s<-%s %q", m["action"], m["environment"], m["version"], m["previous_version"], m["description"]))
+			if !apiTime.MatchString(fmt.Sprint(m["created_at"])) {
+				t.Errorf("created_at %v is not RFC 3339 UTC with milliseconds", m["created_at"])
+			}
+		}
+		want := []string{
+			fmt.Sprintf(`unpublish prepub <-%s "prepub is retired"`, v1.Version),
+			fmt.Sprintf(`promote prepub %s<- ""`, v1.Version),
+			fmt.Sprintf(`rollback release %s<-%s ""`, v2, v3),
+			fmt.Sprintf(`publish release %s<-%s "publish to release"`, v3, v2),
+			fmt.Sprintf(`publish release %s<- "publish to release"`, v2),
+			fmt.Sprintf(`publish test %s<- "first"`, v1.Version),
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") || l["total"] != float64(len(want)) {
+			t.Errorf("history =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		e.must(200, "POST", base+"/environments/prepub/rollback", map[string]any{"version": v1.Version, "description": "back for a demo"})
+		first := e.must(200, "GET", base+"/history?limit=1", nil)["items"].([]any)[0].(map[string]any)
+		if first["action"] != "rollback" || first["description"] != "back for a demo" {
+			t.Errorf("a version served before is served again: %v, want a rollback with its note", first)
+		}
 	})
 
 	t.Run("errors", func(t *testing.T) {
@@ -647,6 +675,11 @@ func TestReleasesAndEnvironments(t *testing.T) {
 			{"rollback version type", "POST", base + "/environments/test/rollback", `{"version": 1}`, 400, "InvalidParameter", "version"},
 			{"unpublish unknown environment", "DELETE", base + "/environments/prod", nil, 404, "NotFound", ""},
 			{"unpublish unknown service", "DELETE", "/api/v1/services/svc-missing/environments/test", nil, 404, "NotFound", ""},
+			{"unpublish note too long", "DELETE", base + "/environments/test", map[string]any{"description": long}, 400, "InvalidParameter", "description"},
+			{"unpublish unknown field", "DELETE", base + "/environments/test", map[string]any{"note": "x"}, 400, "InvalidParameter", "note"},
+			{"rollback note too long", "POST", base + "/environments/test/rollback", map[string]any{"version": v1.Version, "description": long}, 400, "InvalidParameter", "description"},
+			{"history of unknown service ", "GET", "/api/v1/services/svc-missing/history", nil, 404, "NotFound", ""},
+			{"history bad limit", "GET", base + "/history?limit=x", nil, 400, "InvalidParameter", "limit"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -655,6 +688,9 @@ func TestReleasesAndEnvironments(t *testing.T) {
 		}
 		if got := envs(); got["release"] != v2 || got["test"] != v1.Version {
 			t.Errorf("failed calls changed the environments: %v", got)
+		}
+		if n := e.must(200, "GET", base+"/history?limit=0", nil)["total"]; n != float64(7) {
+			t.Errorf("failed calls changed the history: %v items, want 7", n)
 		}
 	})
 

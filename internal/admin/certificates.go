@@ -39,7 +39,7 @@ func parseCertificate(b []byte) (*config.Certificate, error) {
 // and the warnings of now.
 func certificateView(c *config.Certificate) any {
 	c.KeyPEM = ""
-	p := certs.Parsed{Hosts: c.Hosts, NotBefore: c.NotBefore, NotAfter: c.NotAfter}
+	p := certs.Parsed{Hosts: c.Hosts, NotBefore: c.NotBefore.Time, NotAfter: c.NotAfter.Time}
 	c.Warnings = p.Warnings(time.Now())
 	return c
 }

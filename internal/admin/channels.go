@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/portico-gw/portico/internal/config"
 )
@@ -39,12 +38,12 @@ func (s *server) withWarnings(ch *config.Channel) *config.Channel {
 
 // nodeHealthView is one row of GET /channels/{id}/health.
 type nodeHealthView struct {
-	Host   string     `json:"host"`
-	Port   int        `json:"port"`
-	Weight int        `json:"weight"`
-	State  string     `json:"state"`
-	Reason string     `json:"reason,omitempty"`
-	Since  *time.Time `json:"since,omitempty"`
+	Host   string       `json:"host"`
+	Port   int          `json:"port"`
+	Weight int          `json:"weight"`
+	State  string       `json:"state"`
+	Reason string       `json:"reason,omitempty"`
+	Since  *config.Time `json:"since,omitempty"`
 }
 
 // getChannelHealth answers the health of a channel's nodes as this gateway

@@ -503,6 +503,7 @@ type releaseBody struct {
 // item from GET .../environments can be edited and sent back.
 type rollbackBody struct {
 	Version     string          `json:"version"`
+	Description string          `json:"description"`
 	Environment json.RawMessage `json:"environment"`
 	PublishedAt json.RawMessage `json:"published_at"`
 }
@@ -560,12 +561,23 @@ func parseRelease(b []byte) (*releaseBody, error) {
 		return nil, badRequest("environment", "environment is required: one of "+envs)
 	case !config.IsEnvironment(body.Environment):
 		return nil, badRequest("environment", "environment must be one of "+envs)
-	case !utf8.ValidString(body.Description):
-		return nil, badRequest("description", "description must be valid UTF-8")
-	case utf8.RuneCountInString(body.Description) > 200:
-		return nil, badRequest("description", "description must be at most 200 characters")
+	}
+	if err := checkNote(body.Description); err != nil {
+		return nil, err
 	}
 	return &body, nil
+}
+
+// checkNote checks the description of a publish, rollback or unpublish:
+// the note the release history keeps.
+func checkNote(s string) error {
+	switch {
+	case !utf8.ValidString(s):
+		return badRequest("description", "description must be valid UTF-8")
+	case utf8.RuneCountInString(s) > 200:
+		return badRequest("description", "description must be at most 200 characters")
+	}
+	return nil
 }
 
 // parseRollback decodes and validates a rollback request.
@@ -576,6 +588,30 @@ func parseRollback(b []byte) (*rollbackBody, error) {
 	}
 	if body.Version == "" {
 		return nil, badRequest("version", "version is required: a version from GET .../releases")
+	}
+	if err := checkNote(body.Description); err != nil {
+		return nil, err
+	}
+	return &body, nil
+}
+
+// unpublishBody is the optional body of an unpublish.
+type unpublishBody struct {
+	Description string `json:"description"`
+}
+
+// parseUnpublish decodes the optional body of an unpublish: none at all, or
+// an object with the note for the release history.
+func parseUnpublish(b []byte) (*unpublishBody, error) {
+	var body unpublishBody
+	if len(bytes.TrimSpace(b)) == 0 {
+		return &body, nil
+	}
+	if err := decodeBody(b, &body); err != nil {
+		return nil, err
+	}
+	if err := checkNote(body.Description); err != nil {
+		return nil, err
 	}
 	return &body, nil
 }

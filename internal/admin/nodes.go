@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/store"
 )
 
@@ -17,14 +18,14 @@ const (
 
 // nodeView is one node of GET /api/v1/nodes.
 type nodeView struct {
-	ID        string    `json:"id"`
-	Hostname  string    `json:"hostname"`
-	Version   string    `json:"version"`
-	ProxyAddr string    `json:"proxy_addr"`
-	Revision  int64     `json:"revision"`
-	State     string    `json:"state"`
-	StartedAt time.Time `json:"started_at"`
-	LastSeen  time.Time `json:"last_seen"`
+	ID        string      `json:"id"`
+	Hostname  string      `json:"hostname"`
+	Version   string      `json:"version"`
+	ProxyAddr string      `json:"proxy_addr"`
+	Revision  int64       `json:"revision"`
+	State     string      `json:"state"`
+	StartedAt config.Time `json:"started_at"`
+	LastSeen  config.Time `json:"last_seen"`
 }
 
 // nodeState judges a node against the store's revision; a heartbeat older
@@ -67,7 +68,7 @@ func (s *server) listNodes(w http.ResponseWriter, r *http.Request) {
 	views := make([]nodeView, len(nodes))
 	for i, n := range nodes {
 		views[i] = nodeView{ID: n.ID, Hostname: n.Hostname, Version: n.Version, ProxyAddr: n.ProxyAddr,
-			Revision: n.Revision, State: nodeState(n, rev, s.heartbeat), StartedAt: n.StartedAt, LastSeen: n.LastSeen}
+			Revision: n.Revision, State: nodeState(n, rev, s.heartbeat), StartedAt: config.At(n.StartedAt), LastSeen: config.At(n.LastSeen)}
 	}
 	writeJSON(w, http.StatusOK, newList(pageSlice(views, p), len(views)))
 }

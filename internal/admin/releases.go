@@ -35,6 +35,13 @@ func (s *server) listReleases(w http.ResponseWriter, r *http.Request) {
 	}, nil)
 }
 
+func (s *server) listHistory(w http.ResponseWriter, r *http.Request) {
+	sid := r.PathValue("sid")
+	listPage(s, w, r, func(ctx context.Context, p store.Page) ([]config.ReleaseEvent, int, error) {
+		return s.store.History(ctx, sid, p)
+	}, nil)
+}
+
 // environmentList is {"items": [...]} without a total: there are at most
 // three environments, so the list is never paged.
 type environmentList struct {
@@ -80,7 +87,7 @@ func (s *server) rollback(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	st, err := s.store.Rollback(r.Context(), r.PathValue("sid"), env, body.Version)
+	st, err := s.store.Rollback(r.Context(), r.PathValue("sid"), env, body.Version, body.Description)
 	if err != nil {
 		s.writeError(w, r, versionRefError(err, body.Version))
 		return
@@ -105,7 +112,17 @@ func (s *server) unpublish(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.store.Unpublish(r.Context(), r.PathValue("sid"), env); err != nil {
+	b, err := readBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := parseUnpublish(b)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.store.Unpublish(r.Context(), r.PathValue("sid"), env, body.Description); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

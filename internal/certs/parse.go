@@ -111,7 +111,9 @@ func (p *Parsed) Warnings(now time.Time) []string {
 	return ws
 }
 
-func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+// stamp is t as every timestamp of the product is shown: RFC 3339, UTC,
+// milliseconds.
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
 
 // Parse validates a certificate resource and returns it parsed. certPEM is
 // the chain, leaf first, each certificate signed by the next one (a final

@@ -2,7 +2,6 @@ package config
 
 import (
 	"regexp"
-	"time"
 )
 
 // AuthApp is the auth type of APIs that applications call.
@@ -12,23 +11,23 @@ const AuthApp = "app"
 // itself by AppKey, both generated. It may call the APIs it is bound to,
 // per environment.
 type App struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	AppKey      string    `json:"app_key"`
-	AppSecret   string    `json:"app_secret"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	AppKey      string `json:"app_key"`
+	AppSecret   string `json:"app_secret"`
+	CreatedAt   Time   `json:"created_at"`
+	UpdatedAt   Time   `json:"updated_at"`
 }
 
 // AppBinding lets an application call one API in one environment.
 type AppBinding struct {
-	ID          string    `json:"id"`
-	AppID       string    `json:"app_id"`
-	ServiceID   string    `json:"service_id"`
-	APIID       string    `json:"api_id"`
-	Environment string    `json:"environment"`
-	CreatedAt   time.Time `json:"created_at"`
+	ID          string `json:"id"`
+	AppID       string `json:"app_id"`
+	ServiceID   string `json:"service_id"`
+	APIID       string `json:"api_id"`
+	Environment string `json:"environment"`
+	CreatedAt   Time   `json:"created_at"`
 }
 
 var appName = regexp.MustCompile(`^[A-Za-z0-9_]{1,50}$`)

@@ -2,7 +2,6 @@ package config
 
 import (
 	"errors"
-	"time"
 
 	"github.com/portico-gw/portico/internal/certs"
 )
@@ -12,16 +11,16 @@ import (
 // are read from the leaf when it is saved; Warnings are computed on every
 // read. KeyPEM is stored but never shown.
 type Certificate struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	CertPEM   string    `json:"cert_pem"`
-	KeyPEM    string    `json:"key_pem,omitempty"`
-	Hosts     []string  `json:"hosts"`
-	NotBefore time.Time `json:"not_before"`
-	NotAfter  time.Time `json:"not_after"`
-	Warnings  []string  `json:"warnings,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID        string   `json:"id"`
+	Name      string   `json:"name"`
+	CertPEM   string   `json:"cert_pem"`
+	KeyPEM    string   `json:"key_pem,omitempty"`
+	Hosts     []string `json:"hosts"`
+	NotBefore Time     `json:"not_before"`
+	NotAfter  Time     `json:"not_after"`
+	Warnings  []string `json:"warnings,omitempty"`
+	CreatedAt Time     `json:"created_at"`
+	UpdatedAt Time     `json:"updated_at"`
 }
 
 // CertificateUse is a custom domain that serves a certificate (the
@@ -53,7 +52,7 @@ func ValidateCertificate(c *Certificate) error {
 	if c.Hosts == nil {
 		c.Hosts = []string{}
 	}
-	c.NotBefore, c.NotAfter = p.NotBefore.UTC(), p.NotAfter.UTC()
+	c.NotBefore, c.NotAfter = At(p.NotBefore), At(p.NotAfter)
 	c.Warnings = nil
 	return nil
 }

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"regexp"
-	"time"
 )
 
 // Auth types of an API.
@@ -17,12 +16,12 @@ const (
 // requests with SecretKey and name it by SecretID. A key works only on the
 // APIs bound to a usage plan that holds it.
 type Key struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	SecretID  string    `json:"secret_id"`
-	SecretKey string    `json:"secret_key"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	SecretID  string `json:"secret_id"`
+	SecretKey string `json:"secret_key"`
+	CreatedAt Time   `json:"created_at"`
+	UpdatedAt Time   `json:"updated_at"`
 }
 
 // UsagePlan gives the keys it holds access to the APIs it is bound to, at
@@ -37,19 +36,19 @@ type UsagePlan struct {
 	// /usage-plans/{id}/keys and /usage-plans/{id}/bindings.
 	KeyIDs    []string      `json:"key_ids"`
 	Bindings  []PlanBinding `json:"bindings"`
-	CreatedAt time.Time     `json:"created_at"`
-	UpdatedAt time.Time     `json:"updated_at"`
+	CreatedAt Time          `json:"created_at"`
+	UpdatedAt Time          `json:"updated_at"`
 }
 
 // PlanBinding binds a usage plan to a service in one environment: to all
 // its APIs, or to the listed ones.
 type PlanBinding struct {
-	ID          string    `json:"id"`
-	PlanID      string    `json:"plan_id"`
-	ServiceID   string    `json:"service_id"`
-	Environment string    `json:"environment"`
-	APIIDs      []string  `json:"api_ids,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
+	ID          string   `json:"id"`
+	PlanID      string   `json:"plan_id"`
+	ServiceID   string   `json:"service_id"`
+	Environment string   `json:"environment"`
+	APIIDs      []string `json:"api_ids,omitempty"`
+	CreatedAt   Time     `json:"created_at"`
 }
 
 // RPS is the plan's per-key request rate, -1 when unlimited.

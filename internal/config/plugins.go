@@ -33,19 +33,19 @@ type Plugin struct {
 	Config json.RawMessage `json:"config"`
 	// Bindings is read-only: bindings are made under /plugins/{id}/bindings.
 	Bindings  []PluginBinding `json:"bindings"`
-	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
+	CreatedAt Time            `json:"created_at"`
+	UpdatedAt Time            `json:"updated_at"`
 }
 
 // PluginBinding applies a plugin to a service in one environment: to all of
 // its APIs, or to the listed ones.
 type PluginBinding struct {
-	ID          string    `json:"id"`
-	PluginID    string    `json:"plugin_id"`
-	ServiceID   string    `json:"service_id"`
-	Environment string    `json:"environment"`
-	APIIDs      []string  `json:"api_ids,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
+	ID          string   `json:"id"`
+	PluginID    string   `json:"plugin_id"`
+	ServiceID   string   `json:"service_id"`
+	Environment string   `json:"environment"`
+	APIIDs      []string `json:"api_ids,omitempty"`
+	CreatedAt   Time     `json:"created_at"`
 }
 
 // IPControl is the config of an ip_control plugin.

@@ -3,8 +3,6 @@
 package config
 
 import (
-	"time"
-
 	"github.com/portico-gw/portico/internal/plugin/jwtauth"
 )
 
@@ -51,8 +49,8 @@ type Channel struct {
 	// HealthCheck is nil when the channel has none: the implicit passive
 	// check applies (see HealthCheck).
 	HealthCheck *HealthCheck `json:"health_check,omitempty"`
-	CreatedAt   time.Time    `json:"created_at"`
-	UpdatedAt   time.Time    `json:"updated_at"`
+	CreatedAt   Time         `json:"created_at"`
+	UpdatedAt   Time         `json:"updated_at"`
 	Warnings    []string     `json:"warnings,omitempty"`
 }
 
@@ -77,9 +75,9 @@ const (
 
 // NodeHealth is a node's health state, why it is in it, and since when.
 type NodeHealth struct {
-	State  string     `json:"state"`
-	Reason string     `json:"reason,omitempty"`
-	Since  *time.Time `json:"since,omitempty"`
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
+	Since  *Time  `json:"since,omitempty"`
 }
 
 // W returns the node's weight (0 when unset).
@@ -107,13 +105,13 @@ func (c *Channel) RetryCount() int {
 
 // Service groups APIs that are published together.
 type Service struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Protocols   []string  `json:"protocols"`
-	Domains     []Domain  `json:"domains"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Protocols   []string `json:"protocols"`
+	Domains     []Domain `json:"domains"`
+	CreatedAt   Time     `json:"created_at"`
+	UpdatedAt   Time     `json:"updated_at"`
 }
 
 // Domain is a custom host name of a service, optionally pinned to one
@@ -132,16 +130,16 @@ type Domain struct {
 // API is one operation of a service: how it is called (frontend) and where it
 // goes (backend).
 type API struct {
-	ID          string    `json:"id"`
-	ServiceID   string    `json:"service_id"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Protocol    string    `json:"protocol"`
-	Frontend    Frontend  `json:"frontend"`
-	Backend     Backend   `json:"backend"`
-	Auth        Auth      `json:"auth"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	ID          string   `json:"id"`
+	ServiceID   string   `json:"service_id"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Protocol    string   `json:"protocol"`
+	Frontend    Frontend `json:"frontend"`
+	Backend     Backend  `json:"backend"`
+	Auth        Auth     `json:"auth"`
+	CreatedAt   Time     `json:"created_at"`
+	UpdatedAt   Time     `json:"updated_at"`
 }
 
 // Frontend is what a caller sends: method and path pattern.
@@ -196,19 +194,40 @@ const (
 // Release is an immutable published version of a service: a copy of its APIs
 // as they were when published.
 type Release struct {
-	Version     string    `json:"version"`
-	ServiceID   string    `json:"service_id"`
-	Environment string    `json:"environment"`
-	Description string    `json:"description"`
-	CreatedAt   time.Time `json:"created_at"`
-	APIs        []API     `json:"-"`
+	Version     string `json:"version"`
+	ServiceID   string `json:"service_id"`
+	Environment string `json:"environment"`
+	Description string `json:"description"`
+	CreatedAt   Time   `json:"created_at"`
+	APIs        []API  `json:"-"`
+}
+
+// Actions of the release history.
+const (
+	ActionPublish   = "publish"   // a new version, made from the draft
+	ActionPromote   = "promote"   // a version first published to another environment
+	ActionRollback  = "rollback"  // a version published to this environment before
+	ActionUnpublish = "unpublish" // the environment stops serving the service
+)
+
+// ReleaseEvent is one change of what a service serves in an environment.
+type ReleaseEvent struct {
+	Action      string `json:"action"`
+	Environment string `json:"environment"`
+	// Version is what the environment serves after the change, "" after
+	// an unpublish.
+	Version string `json:"version"`
+	// PreviousVersion is what it served before, "" for nothing.
+	PreviousVersion string `json:"previous_version"`
+	Description     string `json:"description"`
+	CreatedAt       Time   `json:"created_at"`
 }
 
 // EnvironmentState says which version a service serves in one environment.
 type EnvironmentState struct {
-	Environment string    `json:"environment"`
-	Version     string    `json:"version"`
-	PublishedAt time.Time `json:"published_at"`
+	Environment string `json:"environment"`
+	Version     string `json:"version"`
+	PublishedAt Time   `json:"published_at"`
 }
 
 // ChannelBinding is one API bound to a channel, in the draft or in an

@@ -10,8 +10,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/portico-gw/portico/internal/plugin/jwtauth"
 	"unicode/utf8"
+
+	"github.com/portico-gw/portico/internal/plugin/jwtauth"
 )
 
 // Methods an API may declare; ANY matches all of them.

@@ -144,6 +144,15 @@ func funcs(lang string) template.FuncMap {
 		"add": func(a, b int) int { return a + b },
 		"sub": func(a, b int) int { return a - b },
 		"when": func(t any) string {
+			switch v := t.(type) {
+			case config.Time:
+				t = v.Time
+			case *config.Time:
+				if v == nil {
+					return ""
+				}
+				t = v.Time
+			}
 			switch t := t.(type) {
 			case time.Time:
 				if t.IsZero() {

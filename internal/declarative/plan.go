@@ -37,6 +37,10 @@ const (
 	OpUnpublish Op = "unpublish"
 )
 
+// declarativeNote is the note of the publishes and unpublishes an apply
+// makes, as the release history shows them.
+const declarativeNote = "declarative configuration"
+
 // Change is one step of a plan.
 type Change struct {
 	Op Op `json:"op"`
@@ -1170,7 +1174,9 @@ func (p *planner) services() {
 
 func unpublish(gs *config.Service, env string) Change {
 	return Change{Op: OpUnpublish, Kind: "service", Name: gs.Name, Target: env,
-		apply: func(ctx context.Context, s store.Store, _ *applyState) error { return s.Unpublish(ctx, gs.ID, env) }}
+		apply: func(ctx context.Context, s store.Store, _ *applyState) error {
+			return s.Unpublish(ctx, gs.ID, env, declarativeNote)
+		}}
 }
 
 // apis plans the draft APIs of a service and returns what its draft will
@@ -1290,7 +1296,7 @@ func (p *planner) environments(s *Service, gs *config.Service, draft []API) []pu
 				if err != nil {
 					return err
 				}
-				_, err = st.Publish(ctx, id, env, "declarative configuration")
+				_, err = st.Publish(ctx, id, env, declarativeNote)
 				return err
 			}}}
 		if gs != nil {

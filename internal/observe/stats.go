@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portico-gw/portico/internal/config"
 )
 
 // StatsMinutes is how many per-minute points are kept: GET /api/v1/stats
@@ -112,17 +114,17 @@ func (sl *minuteSlot) reset() {
 
 // StatPoint is one minute of traffic.
 type StatPoint struct {
-	Time         time.Time `json:"time"`
-	Requests     int64     `json:"requests"`
-	Successes    int64     `json:"successes"`
-	ClientErrors int64     `json:"client_errors"`
-	ServerErrors int64     `json:"server_errors"`
-	Status502    int64     `json:"status_502"`
-	Status504    int64     `json:"status_504"`
-	AvgLatencyMS float64   `json:"avg_latency_ms"`
-	P99LatencyMS float64   `json:"p99_latency_ms"`
-	BytesIn      int64     `json:"bytes_in"`
-	BytesOut     int64     `json:"bytes_out"`
+	Time         config.Time `json:"time"`
+	Requests     int64       `json:"requests"`
+	Successes    int64       `json:"successes"`
+	ClientErrors int64       `json:"client_errors"`
+	ServerErrors int64       `json:"server_errors"`
+	Status502    int64       `json:"status_502"`
+	Status504    int64       `json:"status_504"`
+	AvgLatencyMS float64     `json:"avg_latency_ms"`
+	P99LatencyMS float64     `json:"p99_latency_ms"`
+	BytesIn      int64       `json:"bytes_in"`
+	BytesOut     int64       `json:"bytes_out"`
 }
 
 // Query sums the APIs that match (empty fields match all) into one point
@@ -142,7 +144,7 @@ func (s *Stats) Query(service, env, api string, window time.Duration) []StatPoin
 	s.mu.Unlock()
 	out := make([]StatPoint, 0, minutes)
 	for m := now - minutes + 1; m <= now; m++ {
-		p := StatPoint{Time: time.Unix(m*60, 0).UTC()}
+		p := StatPoint{Time: config.At(time.Unix(m*60, 0))}
 		var latency int64
 		var hist [24]int64
 		for _, a := range sel {

@@ -394,10 +394,10 @@ func (m *Manager) Run(ctx context.Context) {
 
 // Status is what the admin API shows of the data plane.
 type Status struct {
-	Revision     int64     `json:"revision"`
-	BuiltAt      time.Time `json:"built_at"`
-	APIs         int       `json:"apis"`
-	DisabledAPIs []Problem `json:"disabled_apis"`
+	Revision     int64       `json:"revision"`
+	BuiltAt      config.Time `json:"built_at"`
+	APIs         int         `json:"apis"`
+	DisabledAPIs []Problem   `json:"disabled_apis"`
 	// UnhealthyNodes lists the channel nodes out of the rotation.
 	UnhealthyNodes []NodeStatus `json:"unhealthy_nodes"`
 	// BuildError is set while the store's latest revision could not be
@@ -405,27 +405,26 @@ type Status struct {
 	BuildError *BuildError `json:"build_error,omitempty"`
 	// Stale is set while the configuration served could not be checked
 	// against the store: since StaleSince, failing with StaleError.
-	Stale      bool       `json:"stale"`
-	StaleSince *time.Time `json:"stale_since,omitempty"`
-	StaleError string     `json:"stale_error,omitempty"`
+	Stale      bool         `json:"stale"`
+	StaleSince *config.Time `json:"stale_since,omitempty"`
+	StaleError string       `json:"stale_error,omitempty"`
 }
 
 // staleFields fills the Stale fields of a status.
 func (m *Manager) staleFields(st *Status) {
 	if s, ok := m.Stale(); ok {
-		since := s.Since
-		st.Stale, st.StaleSince, st.StaleError = true, &since, s.Reason()
+		st.Stale, st.StaleSince, st.StaleError = true, config.TimePtr(s.Since), s.Reason()
 	}
 }
 
 // NodeStatus is the health of one channel node.
 type NodeStatus struct {
-	ChannelID string     `json:"channel_id"`
-	Addr      string     `json:"addr"`
-	Weight    int        `json:"weight"`
-	State     string     `json:"state"`
-	Reason    string     `json:"reason,omitempty"`
-	Since     *time.Time `json:"since,omitempty"`
+	ChannelID string       `json:"channel_id"`
+	Addr      string       `json:"addr"`
+	Weight    int          `json:"weight"`
+	State     string       `json:"state"`
+	Reason    string       `json:"reason,omitempty"`
+	Since     *config.Time `json:"since,omitempty"`
 }
 
 // nodeStatus is what is shown of node n of ch: OFF for a drained node or
@@ -441,7 +440,7 @@ func nodeStatus(ch *Channel, n *Node) NodeStatus {
 		st := n.Health.Status()
 		ns.State, ns.Reason = st.State.String(), st.Reason
 		if !st.Since.IsZero() {
-			ns.Since = &st.Since
+			ns.Since = config.TimePtr(st.Since)
 		}
 	}
 	return ns
@@ -505,7 +504,7 @@ func (m *Manager) Status() any {
 		}
 		return down[i].Addr < down[j].Addr
 	})
-	st := Status{Revision: s.Revision, BuiltAt: s.BuiltAt, APIs: len(s.APIs), DisabledAPIs: p, UnhealthyNodes: down, BuildError: failed}
+	st := Status{Revision: s.Revision, BuiltAt: config.At(s.BuiltAt), APIs: len(s.APIs), DisabledAPIs: p, UnhealthyNodes: down, BuildError: failed}
 	m.staleFields(&st)
 	return st
 }

@@ -75,7 +75,7 @@ func TestManagerFollowsPublishes(t *testing.T) {
 	if _, _, res := m.Current().Lookup("gw", "GET", "/hello", &match); res != router.Found {
 		t.Fatalf("published API not served: %v", res)
 	}
-	if err := st.Unpublish(ctx, svc.ID, "release"); err != nil {
+	if err := st.Unpublish(ctx, svc.ID, "release", ""); err != nil {
 		t.Fatal(err)
 	}
 	rev, _ = st.Revision(ctx)

@@ -434,12 +434,12 @@ func (b *Builder) certIndex(st *config.State) *certs.Index {
 	for i := range st.Certificates {
 		c := &st.Certificates[i]
 		pc, ok := b.parsed[c.ID]
-		if !ok || !pc.updated.Equal(c.UpdatedAt) {
+		if !ok || !pc.updated.Equal(c.UpdatedAt.Time) {
 			p, err := certs.Parse(c.CertPEM, c.KeyPEM)
 			if err != nil {
 				continue
 			}
-			pc = parsedCert{updated: c.UpdatedAt, p: p}
+			pc = parsedCert{updated: c.UpdatedAt.Time, p: p}
 		}
 		parsed[c.ID] = pc
 		byID[c.ID] = pc.p

@@ -72,10 +72,16 @@ type Store interface {
 	// ListReleases is the history of the service, newest first.
 	ListReleases(ctx context.Context, serviceID string, p Page) ([]config.Release, int, error)
 	Environments(ctx context.Context, serviceID string) ([]config.EnvironmentState, error)
-	// Rollback serves an existing version of the service in env again.
-	Rollback(ctx context.Context, serviceID, env, version string) (*config.EnvironmentState, error)
-	// Unpublish stops serving the service in env.
-	Unpublish(ctx context.Context, serviceID, env string) error
+	// Rollback serves an existing version of the service in env again
+	// (or for the first time: a promotion); description is its note in
+	// the history.
+	Rollback(ctx context.Context, serviceID, env, version, description string) (*config.EnvironmentState, error)
+	// Unpublish stops serving the service in env; description is its note
+	// in the history.
+	Unpublish(ctx context.Context, serviceID, env, description string) error
+	// History lists every publish, promotion, rollback and unpublish of
+	// the service, newest first.
+	History(ctx context.Context, serviceID string, p Page) ([]config.ReleaseEvent, int, error)
 
 	// CreatePlugin stores a plugin (ConflictError for a duplicate name).
 	CreatePlugin(ctx context.Context, p *config.Plugin) error

@@ -245,6 +245,30 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		name: "release history",
+		stmts: []string{
+			// One row per change of what a service serves in an
+			// environment: a publish, a promotion, a rollback or an
+			// unpublish, numbered per service. Rows are only ever added,
+			// and go when their service does.
+			`CREATE TABLE release_events (
+				service_id       TEXT NOT NULL REFERENCES services (id),
+				seq              INTEGER NOT NULL,
+				action           TEXT NOT NULL,
+				environment      TEXT NOT NULL,
+				version          TEXT NOT NULL,
+				previous_version TEXT NOT NULL,
+				description      TEXT NOT NULL,
+				created_at       INTEGER NOT NULL,
+				PRIMARY KEY (service_id, seq)
+			)`,
+			// The publishes made before the history was kept are known
+			// from the releases themselves; what they replaced is not.
+			`INSERT INTO release_events (service_id, seq, action, environment, version, previous_version, description, created_at)
+				SELECT service_id, seq, 'publish', environment, version, '', description, created_at FROM releases`,
+		},
+	},
 }
 
 // migrate brings the database up to the newest schema this binary knows. Each

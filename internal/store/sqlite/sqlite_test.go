@@ -372,3 +372,64 @@ func TestPragmas(t *testing.T) {
 		}
 	}
 }
+
+// TestUpgradeStartsHistoryFromReleases: a database made before the release
+// history was kept gets one publish per release it holds.
+func TestUpgradeStartsHistoryFromReleases(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &config.Service{Name: "orders"}
+	if err := config.ValidateService(svc); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateService(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	api := &config.API{ServiceID: svc.ID, Name: "ping",
+		Frontend: config.Frontend{Method: "GET", Path: "/ping"},
+		Backend:  config.Backend{Type: config.BackendMock, Mock: &config.Mock{Status: 200}}}
+	if err := config.ValidateAPI(api); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateAPI(ctx, api); err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range []string{"test", "release"} {
+		if _, err := s.Publish(ctx, svc.ID, env, "cut for "+env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	// Back to the schema before the history.
+	db, err := sql.Open("sqlite", filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DROP TABLE release_events`, `UPDATE schema_version SET version = version - 1`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s, err = Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, total, err := s.History(ctx, svc.ID, store.Page{})
+	if err != nil || total != 2 {
+		t.Fatalf("history after the upgrade: %+v (total %d), %v", got, total, err)
+	}
+	for i, want := range []string{"release", "test"} {
+		e := got[i]
+		if e.Action != "publish" || e.Environment != want || e.Description != "cut for "+want || e.CreatedAt.IsZero() {
+			t.Errorf("history item %d = %+v, want the publish to %s", i, e, want)
+		}
+	}
+}

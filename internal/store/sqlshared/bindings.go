@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
+	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/store"
 )
 
@@ -29,7 +29,7 @@ var (
 type bindingRow struct {
 	ID, Owner, ServiceID, Environment string
 	APIIDs                            []string
-	CreatedAt                         time.Time
+	CreatedAt                         config.Time
 }
 
 // readBindings reads the bindings of t that match where (with ? for

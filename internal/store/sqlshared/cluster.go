@@ -48,7 +48,7 @@ func (s *Store) Nodes(ctx context.Context) ([]store.NodeInfo, error) {
 			)
 			err := r.Scan(&n.ID, &n.Hostname, &n.Version, &n.ProxyAddr, &n.Revision, &stale, &started, &seen, &nowMill)
 			n.Stale = stale != 0
-			n.StartedAt, n.LastSeen = fromMillis(started), fromMillis(seen)
+			n.StartedAt, n.LastSeen = fromMillis(started).Time, fromMillis(seen).Time
 			n.SeenAgo = max(time.Duration(nowMill-seen)*time.Millisecond, 0)
 			return n, err
 		}, `SELECT id, hostname, version, proxy_addr, revision, stale, started_at, last_seen, `+s.d.NowMillis+`

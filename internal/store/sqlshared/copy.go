@@ -31,6 +31,7 @@ var Tables = []Table{
 	{Name: "service_domains", Columns: []string{"host", "service_id", "certificate_id"}, Order: "host"},
 	{Name: "apis", Columns: []string{"seq", "id", "service_id", "name", "channel_id", "created_at", "body"}, Identity: true, Order: "seq"},
 	{Name: "releases", Columns: []string{"service_id", "version", "seq", "environment", "description", "created_at", "apis"}, Order: "service_id, seq"},
+	{Name: "release_events", Columns: []string{"service_id", "seq", "action", "environment", "version", "previous_version", "description", "created_at"}, Order: "service_id, seq"},
 	{Name: "environments", Columns: []string{"service_id", "environment", "version", "published_at"}, Order: "service_id, environment"},
 	{Name: "plugins", Columns: []string{"seq", "id", "name", "type", "created_at", "body"}, Identity: true, Order: "seq"},
 	{Name: "plugin_bindings", Columns: []string{"seq", "binding_id", "plugin_id", "type", "service_id", "environment", "api_id", "created_at"}, Identity: true, Order: "seq"},

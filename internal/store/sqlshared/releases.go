@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/store"
@@ -65,7 +64,7 @@ func (s *Store) Publish(ctx context.Context, serviceID, env, description string)
 			serviceID, rel.Version, seq, env, description, rel.CreatedAt.UnixMilli(), body); err != nil {
 			return err
 		}
-		return serve(ctx, tx, serviceID, env, rel.Version, rel.CreatedAt)
+		return serve(ctx, tx, serviceID, config.ActionPublish, env, rel.Version, description, rel.CreatedAt)
 	})
 	if err != nil {
 		return nil, err
@@ -119,8 +118,9 @@ func (s *Store) Environments(ctx context.Context, serviceID string) ([]config.En
 
 // Rollback serves an existing version of the service in env, whichever
 // environment it was first published to: a version tested in "test" is
-// promoted to "release" the same way.
-func (s *Store) Rollback(ctx context.Context, serviceID, env, version string) (*config.EnvironmentState, error) {
+// promoted to "release" the same way. The history calls it a rollback when
+// env has served the version before, a promotion otherwise.
+func (s *Store) Rollback(ctx context.Context, serviceID, env, version, description string) (*config.EnvironmentState, error) {
 	// env comes from the URL, so an unknown one is a missing resource.
 	if !config.IsEnvironment(env) {
 		return nil, &store.NotFoundError{Kind: "environment", ID: env}
@@ -147,7 +147,14 @@ func (s *Store) Rollback(ctx context.Context, serviceID, env, version string) (*
 		if err := s.canServe(ctx, tx, serviceID, env, apis); err != nil {
 			return err
 		}
-		return serve(ctx, tx, serviceID, env, version, st.PublishedAt)
+		action := config.ActionPromote
+		if ok, err := exists(ctx, tx, `SELECT 1 FROM release_events WHERE service_id = ? AND environment = ? AND version = ?`,
+			serviceID, env, version); err != nil {
+			return err
+		} else if ok {
+			action = config.ActionRollback
+		}
+		return serve(ctx, tx, serviceID, action, env, version, description, st.PublishedAt)
 	})
 	if err != nil {
 		return nil, err
@@ -156,23 +163,92 @@ func (s *Store) Rollback(ctx context.Context, serviceID, env, version string) (*
 }
 
 // Unpublish stops serving the service in env. Its releases are kept.
-func (s *Store) Unpublish(ctx context.Context, serviceID, env string) error {
+func (s *Store) Unpublish(ctx context.Context, serviceID, env, description string) error {
 	return s.write(ctx, "unpublish", func(ctx context.Context, tx Tx) error {
 		if err := serviceExists(ctx, tx, serviceID); err != nil {
 			return err
 		}
-		return deleteOne(ctx, tx, "environment", env,
-			`DELETE FROM environments WHERE service_id = ? AND environment = ?`, serviceID, env)
+		served, err := servedVersion(ctx, tx, serviceID, env)
+		if err != nil {
+			return err
+		}
+		if err := deleteOne(ctx, tx, "environment", env,
+			`DELETE FROM environments WHERE service_id = ? AND environment = ?`, serviceID, env); err != nil {
+			return err
+		}
+		return record(ctx, tx, serviceID, config.ReleaseEvent{Action: config.ActionUnpublish, Environment: env,
+			PreviousVersion: served, Description: description, CreatedAt: now()})
 	})
 }
 
-func serve(ctx context.Context, tx Tx, serviceID, env, version string, at time.Time) error {
-	_, err := tx.Exec(ctx, `
+// serve makes env serve version of the service, and writes it down in the
+// history as action.
+func serve(ctx context.Context, tx Tx, serviceID, action, env, version, description string, at config.Time) error {
+	prev, err := servedVersion(ctx, tx, serviceID, env)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `
 		INSERT INTO environments (service_id, environment, version, published_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (service_id, environment) DO UPDATE
 		SET version = excluded.version, published_at = excluded.published_at`,
-		serviceID, env, version, at.UnixMilli())
+		serviceID, env, version, at.UnixMilli()); err != nil {
+		return err
+	}
+	return record(ctx, tx, serviceID, config.ReleaseEvent{Action: action, Environment: env,
+		Version: version, PreviousVersion: prev, Description: description, CreatedAt: at})
+}
+
+// servedVersion is the version the service serves in env, "" for none.
+func servedVersion(ctx context.Context, tx Tx, serviceID, env string) (string, error) {
+	var v string
+	err := tx.QueryRow(ctx, `SELECT version FROM environments WHERE service_id = ? AND environment = ?`,
+		serviceID, env).Scan(&v)
+	if errors.Is(err, ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+// record appends e to the service's history. Writes are serialized by the
+// revision, so the next number cannot be taken twice.
+func record(ctx context.Context, tx Tx, serviceID string, e config.ReleaseEvent) error {
+	_, err := tx.Exec(ctx, `
+		INSERT INTO release_events (service_id, seq, action, environment, version, previous_version, description, created_at)
+		SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ?, ? FROM release_events WHERE service_id = ?`,
+		serviceID, e.Action, e.Environment, e.Version, e.PreviousVersion, e.Description, e.CreatedAt.UnixMilli(), serviceID)
 	return err
+}
+
+// History returns a page of the service's release history, newest first.
+func (s *Store) History(ctx context.Context, serviceID string, p store.Page) ([]config.ReleaseEvent, int, error) {
+	limit, offset := limits(p)
+	var (
+		items []config.ReleaseEvent
+		total int
+	)
+	err := s.read(ctx, "release history", func(ctx context.Context, tx Tx) error {
+		if err := serviceExists(ctx, tx, serviceID); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM release_events WHERE service_id = ?`, serviceID).Scan(&total); err != nil {
+			return err
+		}
+		var err error
+		items, err = collect(ctx, tx, func(rows Rows) (e config.ReleaseEvent, err error) {
+			var at int64
+			err = rows.Scan(&e.Action, &e.Environment, &e.Version, &e.PreviousVersion, &e.Description, &at)
+			e.CreatedAt = fromMillis(at)
+			return e, err
+		}, `
+			SELECT action, environment, version, previous_version, description, created_at FROM release_events
+			WHERE service_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?`, serviceID, limit, offset)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return items, total, nil
 }
 
 func environments(ctx context.Context, tx Tx, serviceID string) ([]config.EnvironmentState, error) {

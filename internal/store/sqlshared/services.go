@@ -121,6 +121,7 @@ func (s *Store) DeleteService(ctx context.Context, id string) error {
 		// Children first: the foreign keys are checked per statement.
 		for _, q := range []string{
 			`DELETE FROM environments WHERE service_id = ?`,
+			`DELETE FROM release_events WHERE service_id = ?`,
 			`DELETE FROM releases WHERE service_id = ?`,
 			`DELETE FROM apis WHERE service_id = ?`,
 			`DELETE FROM service_domains WHERE service_id = ?`,

@@ -201,9 +201,9 @@ func NewID(prefix string) string {
 
 // now is the time stamped on objects. Milliseconds are what the columns keep,
 // so an object reads back exactly as it was returned.
-func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+func now() config.Time { return config.At(time.Now()) }
 
-func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+func fromMillis(ms int64) config.Time { return config.At(time.UnixMilli(ms)) }
 
 // limits applies the list defaults: the admin API clamps large limits, the
 // store only replaces a missing one.

@@ -35,11 +35,11 @@ func testAPICRUD(t *testing.T, s store.Store) {
 	upd.Description = "now a mock"
 	upd.Backend = config.Backend{Type: config.BackendMock, Path: "/", Timeout: intp(15),
 		Mock: &config.Mock{Status: 201, Headers: map[string]string{"X-A": "b"}, Body: "{}"}}
-	upd.CreatedAt = time.Time{}
+	upd.CreatedAt = config.Time{}
 	if err := s.UpdateAPI(ctx, &upd); err != nil {
 		t.Fatalf("UpdateAPI: %v", err)
 	}
-	if !upd.CreatedAt.Equal(a.CreatedAt) || !upd.UpdatedAt.After(a.UpdatedAt) {
+	if !upd.CreatedAt.Equal(a.CreatedAt.Time) || !upd.UpdatedAt.After(a.UpdatedAt.Time) {
 		t.Fatalf("UpdateAPI timestamps: created %v (want %v), updated %v (want after %v)",
 			upd.CreatedAt, a.CreatedAt, upd.UpdatedAt, a.UpdatedAt)
 	}

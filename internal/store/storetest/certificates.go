@@ -20,8 +20,8 @@ func newCertificate(name string) *config.Certificate {
 		CertPEM:   "chain of " + name,
 		KeyPEM:    "key of " + name,
 		Hosts:     []string{name + ".example.com", "*." + name + ".example.com"},
-		NotBefore: nb,
-		NotAfter:  nb.AddDate(1, 0, 0),
+		NotBefore: config.At(nb),
+		NotAfter:  config.At(nb.AddDate(1, 0, 0)),
 	}
 }
 
@@ -54,7 +54,7 @@ func testCertificateCRUD(t *testing.T, s store.Store) {
 	}
 	checkID(t, "cert-", c.ID)
 	checkStamps(t, c.CreatedAt, c.UpdatedAt)
-	if !c.UpdatedAt.Equal(c.CreatedAt) {
+	if !c.UpdatedAt.Equal(c.CreatedAt.Time) {
 		t.Fatalf("new certificate: updated_at %v != created_at %v", c.UpdatedAt, c.CreatedAt)
 	}
 
@@ -74,16 +74,16 @@ func testCertificateCRUD(t *testing.T, s store.Store) {
 	upd.Name = "shop-2026"
 	upd.CertPEM, upd.KeyPEM = "renewed chain", "renewed key"
 	upd.Hosts = []string{"shop.example.com"}
-	upd.NotAfter = upd.NotAfter.AddDate(1, 0, 0)
+	upd.NotAfter = config.At(upd.NotAfter.AddDate(1, 0, 0))
 	upd.Warnings = []string{"not stored either"}
-	upd.CreatedAt = time.Time{} // a client may send anything; created_at is kept
+	upd.CreatedAt = config.Time{} // a client may send anything; created_at is kept
 	if err := s.UpdateCertificate(ctx, &upd); err != nil {
 		t.Fatalf("UpdateCertificate: %v", err)
 	}
-	if !upd.CreatedAt.Equal(c.CreatedAt) {
+	if !upd.CreatedAt.Equal(c.CreatedAt.Time) {
 		t.Fatalf("UpdateCertificate: created_at %v, want %v", upd.CreatedAt, c.CreatedAt)
 	}
-	if !upd.UpdatedAt.After(c.UpdatedAt) {
+	if !upd.UpdatedAt.After(c.UpdatedAt.Time) {
 		t.Fatalf("UpdateCertificate: updated_at %v not after %v", upd.UpdatedAt, c.UpdatedAt)
 	}
 	got, err = s.GetCertificate(ctx, c.ID)

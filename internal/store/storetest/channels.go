@@ -18,7 +18,7 @@ func testChannelCRUD(t *testing.T, s store.Store) {
 	}
 	checkID(t, "ch-", c.ID)
 	checkStamps(t, c.CreatedAt, c.UpdatedAt)
-	if !c.UpdatedAt.Equal(c.CreatedAt) {
+	if !c.UpdatedAt.Equal(c.CreatedAt.Time) {
 		t.Fatalf("new channel: updated_at %v != created_at %v", c.UpdatedAt, c.CreatedAt)
 	}
 
@@ -34,14 +34,14 @@ func testChannelCRUD(t *testing.T, s store.Store) {
 	upd := *got
 	upd.Description = "edited"
 	upd.Nodes = append(upd.Nodes, config.Node{Host: "10.0.0.2", Port: 8080, Weight: intp(0)})
-	upd.CreatedAt = time.Time{} // a client may send anything; created_at is kept
+	upd.CreatedAt = config.Time{} // a client may send anything; created_at is kept
 	if err := s.UpdateChannel(ctx, &upd); err != nil {
 		t.Fatalf("UpdateChannel: %v", err)
 	}
-	if !upd.CreatedAt.Equal(c.CreatedAt) {
+	if !upd.CreatedAt.Equal(c.CreatedAt.Time) {
 		t.Fatalf("UpdateChannel: created_at %v, want %v", upd.CreatedAt, c.CreatedAt)
 	}
-	if !upd.UpdatedAt.After(c.UpdatedAt) {
+	if !upd.UpdatedAt.After(c.UpdatedAt.Time) {
 		t.Fatalf("UpdateChannel: updated_at %v not after %v", upd.UpdatedAt, c.UpdatedAt)
 	}
 	got, err = s.GetChannel(ctx, c.ID)
@@ -271,7 +271,7 @@ func testDeleteChannelInUse(t *testing.T, s store.Store) {
 	}
 
 	// A version that is no longer served does not hold the channel.
-	if err := s.Unpublish(ctx, svc.ID, "release"); err != nil {
+	if err := s.Unpublish(ctx, svc.ID, "release", ""); err != nil {
 		t.Fatalf("Unpublish: %v", err)
 	}
 	if err := s.DeleteChannel(ctx, ch.ID); err != nil {

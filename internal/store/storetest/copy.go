@@ -46,9 +46,9 @@ func Fill(t *testing.T, s store.Store) {
 	publish(t, s, svc.ID, "release") // v2
 	publish(t, s, svc.ID, "test")
 	publish(t, s, svc.ID, "prepub")
-	_, err := s.Rollback(ctx, svc.ID, "release", "v1")
+	_, err := s.Rollback(ctx, svc.ID, "release", "v1", "")
 	must("rollback", err)
-	must("unpublish", s.Unpublish(ctx, svc.ID, "prepub"))
+	must("unpublish", s.Unpublish(ctx, svc.ID, "prepub", ""))
 
 	other := mkService(t, s, "other")
 	mkAPI(t, s, other.ID, "ping", "GET", "/ping", "")

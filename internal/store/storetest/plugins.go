@@ -38,7 +38,7 @@ func testPluginCRUD(t *testing.T, s store.Store) {
 	if err := s.UpdatePlugin(ctx, &upd); err != nil {
 		t.Fatalf("UpdatePlugin: %v", err)
 	}
-	if !upd.UpdatedAt.After(upd.CreatedAt) || !upd.CreatedAt.Equal(p.CreatedAt) {
+	if !upd.UpdatedAt.After(upd.CreatedAt.Time) || !upd.CreatedAt.Equal(p.CreatedAt.Time) {
 		t.Fatalf("update stamps: created %v updated %v", upd.CreatedAt, upd.UpdatedAt)
 	}
 	retype := upd

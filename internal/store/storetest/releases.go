@@ -53,7 +53,7 @@ func testPublish(t *testing.T, s store.Store) {
 	for i, want := range []*config.Release{r3, r2, r1} {
 		got := rels[i]
 		if got.Version != want.Version || got.Environment != want.Environment ||
-			got.Description != want.Description || !got.CreatedAt.Equal(want.CreatedAt) || got.ServiceID != svc.ID {
+			got.Description != want.Description || !got.CreatedAt.Equal(want.CreatedAt.Time) || got.ServiceID != svc.ID {
 			t.Fatalf("ListReleases[%d] = %+v, want %+v (newest first)", i, got, want)
 		}
 	}
@@ -70,7 +70,7 @@ func testPublish(t *testing.T, s store.Store) {
 		envs[1].Environment != "release" || envs[1].Version != r3.Version {
 		t.Fatalf("Environments = %+v, want test=%s, release=%s in display order", envs, r1.Version, r3.Version)
 	}
-	if !envs[1].PublishedAt.Equal(r3.CreatedAt) {
+	if !envs[1].PublishedAt.Equal(r3.CreatedAt.Time) {
 		t.Fatalf("published_at %v, want the release's created_at %v", envs[1].PublishedAt, r3.CreatedAt)
 	}
 
@@ -146,11 +146,11 @@ func testRollback(t *testing.T, s store.Store) {
 	}
 
 	time.Sleep(2 * time.Millisecond)
-	es, err := s.Rollback(ctx, svc.ID, "release", r1.Version)
+	es, err := s.Rollback(ctx, svc.ID, "release", r1.Version, "")
 	if err != nil {
 		t.Fatalf("Rollback: %v", err)
 	}
-	if es.Environment != "release" || es.Version != r1.Version || !es.PublishedAt.After(r2.CreatedAt) {
+	if es.Environment != "release" || es.Version != r1.Version || !es.PublishedAt.After(r2.CreatedAt.Time) {
 		t.Fatalf("Rollback = %+v, want release=%s published after %v", es, r1.Version, r2.CreatedAt)
 	}
 	got := published(load(t, s), svc.ID, "release")
@@ -158,12 +158,12 @@ func testRollback(t *testing.T, s store.Store) {
 		t.Fatalf("served after rollback = %+v, want %s with /v1", got, r1.Version)
 	}
 	envs, _ := s.Environments(ctx, svc.ID)
-	if len(envs) != 1 || envs[0].Version != r1.Version || !envs[0].PublishedAt.Equal(es.PublishedAt) {
+	if len(envs) != 1 || envs[0].Version != r1.Version || !envs[0].PublishedAt.Equal(es.PublishedAt.Time) {
 		t.Fatalf("Environments after rollback = %+v", envs)
 	}
 
 	// Any version can be served in any environment: promote r2 to test.
-	if _, err := s.Rollback(ctx, svc.ID, "test", r2.Version); err != nil {
+	if _, err := s.Rollback(ctx, svc.ID, "test", r2.Version, ""); err != nil {
 		t.Fatalf("Rollback into another environment: %v", err)
 	}
 	if got := published(load(t, s), svc.ID, "test"); got == nil || got.Version != r2.Version {
@@ -179,15 +179,15 @@ func testRollback(t *testing.T, s store.Store) {
 		t.Fatalf("rollback changed the history: %d releases", total)
 	}
 
-	_, err = s.Rollback(ctx, svc.ID, "release", "v999")
+	_, err = s.Rollback(ctx, svc.ID, "release", "v999", "")
 	wantNotFound(t, err, "release", "v999")
-	_, err = s.Rollback(ctx, "svc-0000000000000000", "release", r1.Version)
+	_, err = s.Rollback(ctx, "svc-0000000000000000", "release", r1.Version, "")
 	wantNotFound(t, err, "service", "svc-0000000000000000")
-	_, err = s.Rollback(ctx, svc.ID, "nowhere", r1.Version)
+	_, err = s.Rollback(ctx, svc.ID, "nowhere", r1.Version, "")
 	wantNotFound(t, err, "environment", "nowhere")
 	// A version belongs to its service.
 	other := mkService(t, s, "other")
-	_, err = s.Rollback(ctx, other.ID, "release", r1.Version)
+	_, err = s.Rollback(ctx, other.ID, "release", r1.Version, "")
 	wantNotFound(t, err, "release", r1.Version)
 }
 
@@ -208,7 +208,7 @@ func testRollbackDeletedChannel(t *testing.T, s store.Store) {
 		t.Fatalf("DeleteChannel no longer served: %v", err)
 	}
 	rev := revision(t, s)
-	_, err := s.Rollback(ctx, svc.ID, "release", r1.Version)
+	_, err := s.Rollback(ctx, svc.ID, "release", r1.Version, "")
 	wantInvalid(t, err, "backend.channel_id")
 	if revision(t, s) != rev {
 		t.Fatalf("a refused rollback changed the revision")
@@ -219,13 +219,13 @@ func testUnpublish(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	svc := mkService(t, s, "svc")
 	mkAPI(t, s, svc.ID, "a", "GET", "/a", "")
-	wantNotFound(t, s.Unpublish(ctx, svc.ID, "release"), "environment", "release")
-	wantNotFound(t, s.Unpublish(ctx, svc.ID, "nowhere"), "environment", "nowhere")
-	wantNotFound(t, s.Unpublish(ctx, "svc-0000000000000000", "release"), "service", "svc-0000000000000000")
+	wantNotFound(t, s.Unpublish(ctx, svc.ID, "release", ""), "environment", "release")
+	wantNotFound(t, s.Unpublish(ctx, svc.ID, "nowhere", ""), "environment", "nowhere")
+	wantNotFound(t, s.Unpublish(ctx, "svc-0000000000000000", "release", ""), "service", "svc-0000000000000000")
 
 	publish(t, s, svc.ID, "release")
 	publish(t, s, svc.ID, "test")
-	if err := s.Unpublish(ctx, svc.ID, "release"); err != nil {
+	if err := s.Unpublish(ctx, svc.ID, "release", ""); err != nil {
 		t.Fatalf("Unpublish: %v", err)
 	}
 	envs, err := s.Environments(ctx, svc.ID)
@@ -236,8 +236,8 @@ func testUnpublish(t *testing.T, s store.Store) {
 	if published(st, svc.ID, "release") != nil || published(st, svc.ID, "test") == nil {
 		t.Fatalf("Load after unpublishing release = %+v", st.Published)
 	}
-	wantNotFound(t, s.Unpublish(ctx, svc.ID, "release"), "environment", "release")
-	if err := s.Unpublish(ctx, svc.ID, "test"); err != nil {
+	wantNotFound(t, s.Unpublish(ctx, svc.ID, "release", ""), "environment", "release")
+	if err := s.Unpublish(ctx, svc.ID, "test", ""); err != nil {
 		t.Fatalf("Unpublish: %v", err)
 	}
 	envs, err = s.Environments(ctx, svc.ID)
@@ -289,7 +289,7 @@ func testCollisions(t *testing.T, s store.Store) {
 	// Other environments are other route tables.
 	bTest := publish(t, s, b.ID, "test")
 	// Rolling that version into release meets the same check.
-	_, err = s.Rollback(ctx, b.ID, "release", bTest.Version)
+	_, err = s.Rollback(ctx, b.ID, "release", bTest.Version, "")
 	wantConflict(t, err, "")
 
 	// A service does not collide with its own earlier version.
@@ -315,8 +315,74 @@ func testCollisions(t *testing.T, s store.Store) {
 		t.Fatalf("collision details %v, want only %s", details, aParam.ID)
 	}
 	// And once a stops serving release, the way is clear.
-	if err := s.Unpublish(ctx, a.ID, "release"); err != nil {
+	if err := s.Unpublish(ctx, a.ID, "release", ""); err != nil {
 		t.Fatalf("Unpublish: %v", err)
 	}
 	publish(t, s, b.ID, "release")
+}
+
+// testHistory: every change of what a service serves is kept, newest
+// first, with its note and what it replaced; a failed change leaves no
+// trace; the history goes with its service.
+func testHistory(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	svc := mkService(t, s, "svc")
+	mkAPI(t, s, svc.ID, "ping", "GET", "/ping", "")
+	step := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	_, err := s.Publish(ctx, svc.ID, "test", "first cut")
+	step("publish test", err) // v1
+	_, err = s.Rollback(ctx, svc.ID, "release", "v1", "tested")
+	step("promote", err)
+	_, err = s.Publish(ctx, svc.ID, "release", "second cut")
+	step("publish release", err) // v2
+	_, err = s.Rollback(ctx, svc.ID, "release", "v1", "v2 is broken")
+	step("rollback", err)
+	step("unpublish", s.Unpublish(ctx, svc.ID, "test", "test is done"))
+
+	// Refused changes are not history.
+	_, err = s.Rollback(ctx, svc.ID, "release", "v9", "")
+	wantNotFound(t, err, "release", "v9")
+	wantNotFound(t, s.Unpublish(ctx, svc.ID, "prepub", ""), "environment", "prepub")
+
+	got, total, err := s.History(ctx, svc.ID, store.Page{Limit: 10})
+	step("history", err)
+	want := []config.ReleaseEvent{
+		{Action: "unpublish", Environment: "test", Version: "", PreviousVersion: "v1", Description: "test is done"},
+		{Action: "rollback", Environment: "release", Version: "v1", PreviousVersion: "v2", Description: "v2 is broken"},
+		{Action: "publish", Environment: "release", Version: "v2", PreviousVersion: "v1", Description: "second cut"},
+		{Action: "promote", Environment: "release", Version: "v1", PreviousVersion: "", Description: "tested"},
+		{Action: "publish", Environment: "test", Version: "v1", PreviousVersion: "", Description: "first cut"},
+	}
+	if total != len(want) || len(got) != len(want) {
+		t.Fatalf("history has %d items (total %d), want %d: %+v", len(got), total, len(want), got)
+	}
+	for i := range want {
+		checkStamps(t, got[i].CreatedAt, got[i].CreatedAt)
+		if i+1 < len(got) && got[i+1].CreatedAt.After(got[i].CreatedAt.Time) {
+			t.Errorf("history item %d is newer than item %d", i+1, i)
+		}
+		got[i].CreatedAt = config.Time{}
+		if got[i] != want[i] {
+			t.Errorf("history item %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	page, total, err := s.History(ctx, svc.ID, store.Page{Limit: 2, Offset: 1})
+	step("history page", err)
+	if total != len(want) || len(page) != 2 || page[0].Action != "rollback" || page[1].Action != "publish" {
+		t.Fatalf("page 2 of 2 = %+v (total %d)", page, total)
+	}
+	_, _, err = s.History(ctx, "svc-0000000000000000", store.Page{})
+	wantNotFound(t, err, "service", "svc-0000000000000000")
+
+	step("unpublish release", s.Unpublish(ctx, svc.ID, "release", ""))
+	step("delete service", s.DeleteService(ctx, svc.ID))
+	again := mkService(t, s, "svc")
+	if _, total, err := s.History(ctx, again.ID, store.Page{}); err != nil || total != 0 {
+		t.Fatalf("history of a new service: total %d, %v", total, err)
+	}
 }

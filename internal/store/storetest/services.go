@@ -29,11 +29,11 @@ func testServiceCRUD(t *testing.T, s store.Store) {
 	upd.Description = "charges"
 	upd.Protocols = []string{"https"}
 	upd.Domains = []config.Domain{{Host: "billing.example.com", Environment: "test"}}
-	upd.CreatedAt = time.Time{}
+	upd.CreatedAt = config.Time{}
 	if err := s.UpdateService(ctx, &upd); err != nil {
 		t.Fatalf("UpdateService: %v", err)
 	}
-	if !upd.CreatedAt.Equal(svc.CreatedAt) || !upd.UpdatedAt.After(svc.UpdatedAt) {
+	if !upd.CreatedAt.Equal(svc.CreatedAt.Time) || !upd.UpdatedAt.After(svc.UpdatedAt.Time) {
 		t.Fatalf("UpdateService timestamps: created %v (want %v), updated %v (want after %v)",
 			upd.CreatedAt, svc.CreatedAt, upd.UpdatedAt, svc.UpdatedAt)
 	}
@@ -135,7 +135,7 @@ func testDeleteServicePublished(t *testing.T, s store.Store) {
 	}
 
 	for _, env := range []string{"test", "release"} {
-		if err := s.Unpublish(ctx, svc.ID, env); err != nil {
+		if err := s.Unpublish(ctx, svc.ID, env, ""); err != nil {
 			t.Fatalf("Unpublish(%s): %v", env, err)
 		}
 	}

@@ -57,10 +57,10 @@ func testRevision(t *testing.T, s store.Store) {
 		{"CreateAPI", func() error { api = newAPI(t, svc.ID, "a", "GET", "/a", ch.ID); return s.CreateAPI(ctx, api) }},
 		{"UpdateAPI", func() error { api.Description = "d"; return s.UpdateAPI(ctx, api) }},
 		{"Publish", func() (err error) { rel, err = s.Publish(ctx, svc.ID, "test", ""); return err }},
-		{"Rollback", func() error { _, err := s.Rollback(ctx, svc.ID, "release", rel.Version); return err }},
-		{"Unpublish", func() error { return s.Unpublish(ctx, svc.ID, "release") }},
+		{"Rollback", func() error { _, err := s.Rollback(ctx, svc.ID, "release", rel.Version, ""); return err }},
+		{"Unpublish", func() error { return s.Unpublish(ctx, svc.ID, "release", "") }},
 		{"SetAdminToken", func() error { return s.SetAdminToken(ctx, "secret") }},
-		{"Unpublish test", func() error { return s.Unpublish(ctx, svc.ID, "test") }},
+		{"Unpublish test", func() error { return s.Unpublish(ctx, svc.ID, "test", "") }},
 		{"DeleteAPI", func() error { return s.DeleteAPI(ctx, svc.ID, api.ID) }},
 		{"DeleteService", func() error { return s.DeleteService(ctx, svc.ID) }},
 		{"DeleteChannel", func() error { return s.DeleteChannel(ctx, ch.ID) }},
@@ -175,8 +175,8 @@ func testFailedWrites(t *testing.T, s store.Store) {
 		{"delete served service", func() error { return s.DeleteService(ctx, svc.ID) }},
 		{"publish colliding", func() error { _, err := s.Publish(ctx, other.ID, "release", ""); return err }},
 		{"publish bad env", func() error { _, err := s.Publish(ctx, svc.ID, "prod", ""); return err }},
-		{"rollback unknown", func() error { _, err := s.Rollback(ctx, svc.ID, "release", "nope"); return err }},
-		{"unpublish unserved", func() error { return s.Unpublish(ctx, svc.ID, "test") }},
+		{"rollback unknown", func() error { _, err := s.Rollback(ctx, svc.ID, "release", "nope", ""); return err }},
+		{"unpublish unserved", func() error { return s.Unpublish(ctx, svc.ID, "test", "") }},
 		{"update missing api", func() error {
 			a := *api
 			a.ID = "api-0000000000000000"

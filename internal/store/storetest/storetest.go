@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Rollback", testRollback},
 		{"RollbackDeletedChannel", testRollbackDeletedChannel},
 		{"Unpublish", testUnpublish},
+		{"History", testHistory},
 		{"Collisions", testCollisions},
 		{"Revision", testRevision},
 		{"FailedWritesChangeNothing", testFailedWrites},
@@ -88,7 +89,7 @@ func checkID(t *testing.T, prefix, id string) {
 
 // checkStamps checks server-set timestamps: set, in UTC, not before the
 // object was created.
-func checkStamps(t *testing.T, created, updated time.Time) {
+func checkStamps(t *testing.T, created, updated config.Time) {
 	t.Helper()
 	if created.IsZero() || updated.IsZero() {
 		t.Fatalf("timestamps not set: created %v updated %v", created, updated)
@@ -96,10 +97,10 @@ func checkStamps(t *testing.T, created, updated time.Time) {
 	if created.Location() != time.UTC || updated.Location() != time.UTC {
 		t.Fatalf("timestamps not in UTC: %v %v", created, updated)
 	}
-	if updated.Before(created) {
+	if updated.Before(created.Time) {
 		t.Fatalf("updated_at %v before created_at %v", updated, created)
 	}
-	if d := time.Since(created); d < -time.Minute || d > time.Minute {
+	if d := time.Since(created.Time); d < -time.Minute || d > time.Minute {
 		t.Fatalf("created_at %v is not now", created)
 	}
 }
