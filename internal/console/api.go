@@ -28,6 +28,12 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.Message }
 
+// fromAPI reports whether the API wrote the error (in English), rather
+// than the console (in the page's language).
+func (e *apiError) fromAPI() bool {
+	return e.Code != "" && e.Code != "ConsoleError" && e.Code != "Unexpected"
+}
+
 // recorder is the ResponseWriter the API writes an in-process answer to.
 type recorder struct {
 	header http.Header

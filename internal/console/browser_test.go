@@ -131,7 +131,8 @@ func svcID(t *testing.T, loc string) string {
 // TestBrowser walks the console in headless Chromium: sign in with the
 // keyboard, a channel with three nodes, a service, an API on the channel
 // through the wizard, a publish, the channel's associated APIs, a refused
-// delete, port 70000 refused next to its field, Chinese, sign-out.
+// delete, an edit of the API's backend, port 70000 refused next to its
+// field, Chinese, sign-out.
 func TestBrowser(t *testing.T) {
 	exe := chromiumPath()
 	if _, err := os.Stat(exe); err != nil {
@@ -233,11 +234,12 @@ func TestBrowser(t *testing.T) {
 	u.contains("main", "Published shop as v1 to release")
 	u.contains("#environments", "release", "v1")
 	u.click("#tab-apis")
+	svc := svcID(t, u.location())
 	u.screenshot("service")
 	if u.shot {
 		// Some traffic for the monitoring tab (this minute only: the
 		// statistics keep real time).
-		apis, _, err := e.store.ListAPIs(t.Context(), svcID(t, u.location()), storePage())
+		apis, _, err := e.store.ListAPIs(t.Context(), svc, storePage())
 		if err != nil || len(apis) == 0 {
 			t.Fatalf("ListAPIs: %v", err)
 		}
@@ -263,6 +265,22 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("deleting a channel in use answered %d", st)
 	}
 	u.contains("#refusal", "is used by 2 API binding(s)", "shop", "orders", "release")
+
+	// Edit the API with the wizard: its backend becomes a mock answer.
+	u.open("/console/services/" + svc)
+	u.click(`#apis a[href$="/edit"]`)
+	u.contains("h1", "Edit API")
+	if v := u.eval(`document.getElementById("f-frontend-path").value`); v != "/orders/{id}" {
+		t.Fatalf("the edit form shows path %q", v)
+	}
+	u.click("#wizard-next")
+	u.do("choose a mock answer", chromedp.Click(chromedp.CSS("#backend-type-mock")))
+	u.set("#f-backend-mock-body", "pong")
+	if st := u.click("#wizard-create"); st != 200 {
+		t.Fatalf("saving the API landed on %d", st)
+	}
+	u.contains("main", "Saved API orders")
+	u.contains("#api-fields", "Mock answer (200)")
 
 	// Port 70000: the API's refusal is shown next to that input.
 	u.open("/console/channels/new")

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
-	"strings"
 
 	"github.com/portico-gw/portico/internal/config"
 )
@@ -56,14 +55,15 @@ type channelListData struct {
 }
 
 func (c *Console) channelList(q *req) {
-	pageNo, offset := q.pageOffset(listLimit)
-	var l list[config.Channel]
-	if e := q.get("/api/v1/channels", pageQuery(listLimit, offset), &l); e != nil {
+	rows, pg, e := listRows(q, "/api/v1/channels", "/console/channels", func(ch *config.Channel) []string {
+		return []string{ch.Name, ch.ID, ch.Network, ch.Description}
+	})
+	if e != nil {
 		q.failAPI(e)
 		return
 	}
-	d := channelListData{Pager: newPager("/console/channels", pageNo, listLimit, l.Total)}
-	for _, ch := range l.Items {
+	d := channelListData{Pager: pg}
+	for _, ch := range rows {
 		d.Rows = append(d.Rows, channelRow{Channel: ch, Health: healthSummary(ch.Nodes)})
 	}
 	q.render(http.StatusOK, "channels", &page{Nav: "channels", D: d})
@@ -109,24 +109,46 @@ type channelForm struct {
 	Retries     string
 	Nodes       []nodeRow
 	HC          hcForm
+	TLS         tlsForm
 	MaxNodes    int
 	Schemes     []string
 }
 
 type nodeRow struct{ Host, Port, Weight string }
 
-// hcForm is the simple health-check section. Custom false leaves
-// health_check out (the implicit check); on an edit, the thresholds and
-// status lists the form does not show are kept as stored.
+// hcForm is the health-check section: every field of health_check.
+// Custom false leaves health_check out (the implicit check). Empty
+// numbers and lists are left out, for the API's defaults.
 type hcForm struct {
-	Custom   bool
-	Active   bool
-	Passive  bool
-	Path     string
-	Interval string
+	Custom           bool
+	Active, Passive  bool
+	Path, Interval   string
+	CheckTimeout     string
+	TCP, Timeout     string // failure thresholds
+	HTTP             string
+	UnhealthyTimeout string
+	Healthy          string // status codes
+	Unhealthy        string
+	Headers          string // "Name: value" lines
 }
 
 var schemes = []string{"http", "https", "grpc", "grpcs"}
+
+// hcNumbers are the numeric health-check fields and where the form keeps
+// them.
+func (h *hcForm) numbers() []struct {
+	key string
+	v   *string
+} {
+	return []struct {
+		key string
+		v   *string
+	}{
+		{"active_check_interval", &h.Interval}, {"active_check_timeout", &h.CheckTimeout},
+		{"tcp_failure_threshold", &h.TCP}, {"timeout_threshold", &h.Timeout},
+		{"http_failure_threshold", &h.HTTP}, {"unhealthy_timeout", &h.UnhealthyTimeout},
+	}
+}
 
 func newChannelForm() *channelForm {
 	return &channelForm{Action: "/console/channels/new", Network: "default", Scheme: "http",
@@ -151,7 +173,7 @@ func (c *Console) channelEdit(q *req) {
 	f := &channelForm{Edit: true, ID: id, Action: "/console/channels/" + id + "/edit",
 		Name: ch.Name, Network: ch.Network, Description: ch.Description, Scheme: ch.Scheme,
 		HostHeader: ch.HostHeader, MaxNodes: config.MaxNodes, Schemes: schemes,
-		HC: hcForm{Path: "/", Interval: "5"}}
+		HC: hcForm{Path: "/", Interval: "5"}, TLS: tlsOf(ch.TLS)}
 	if ch.Retries != nil {
 		f.Retries = strconv.Itoa(*ch.Retries)
 	}
@@ -159,8 +181,13 @@ func (c *Console) channelEdit(q *req) {
 		f.Nodes = append(f.Nodes, nodeRow{Host: n.Host, Port: strconv.Itoa(n.Port), Weight: strconv.Itoa(n.W())})
 	}
 	if hc := ch.HealthCheck; hc != nil {
+		tcp, timeout, httpN := hc.Thresholds()
 		f.HC = hcForm{Custom: true, Active: hc.EnableActiveCheck, Passive: hc.EnablePassiveCheck,
-			Path: hc.ActiveCheckHTTPPath, Interval: strconv.Itoa(hc.ActiveCheckInterval)}
+			Path: hc.ActiveCheckHTTPPath, Interval: strconv.Itoa(hc.ActiveCheckInterval),
+			CheckTimeout: strconv.Itoa(hc.ActiveCheckTimeout), TCP: strconv.Itoa(tcp), Timeout: strconv.Itoa(timeout),
+			HTTP: strconv.Itoa(httpN), UnhealthyTimeout: strconv.Itoa(hc.UnhealthySeconds()),
+			Healthy: intsText(hc.HealthyHTTPStatus), Unhealthy: intsText(hc.UnhealthyHTTPStatus),
+			Headers: formatHeaders(hc.ActiveRequestHeaders)}
 	}
 	q.render(http.StatusOK, "channel_form", &page{Nav: "channels", D: f})
 }
@@ -169,15 +196,21 @@ func (c *Console) channelEdit(q *req) {
 // (one more than the API takes, so that the API's own refusal of too many
 // nodes is what the user sees).
 func readChannelForm(q *req) *channelForm {
+	const h = "health_check."
 	f := &channelForm{
 		Name: q.form("name"), Network: q.form("network"), Description: q.form("description"),
 		Scheme: q.form("scheme"), HostHeader: q.form("host_header"), Retries: q.form("retries"),
-		MaxNodes: config.MaxNodes, Schemes: schemes,
+		MaxNodes: config.MaxNodes, Schemes: schemes, TLS: q.readTLS("tls"),
 		HC: hcForm{Custom: q.form("hc_mode") == "custom",
-			Active:   q.form("health_check.enable_active_check") == "on",
-			Passive:  q.form("health_check.enable_passive_check") == "on",
-			Path:     q.form("health_check.active_check_http_path"),
-			Interval: q.form("health_check.active_check_interval")},
+			Active:    q.form(h+"enable_active_check") == "on",
+			Passive:   q.form(h+"enable_passive_check") == "on",
+			Path:      q.form(h + "active_check_http_path"),
+			Healthy:   q.form(h + "healthy_http_status"),
+			Unhealthy: q.form(h + "unhealthy_http_status"),
+			Headers:   q.form(h + "active_request_headers")},
+	}
+	for _, n := range f.HC.numbers() {
+		*n.v = q.form(h + n.key)
 	}
 	rows, _ := strconv.Atoi(q.form("rows"))
 	rows = max(0, min(rows, config.MaxNodes+1))
@@ -215,59 +248,47 @@ func (f *channelForm) body(base map[string]any) (body map[string]any, index []in
 		index = append(index, i)
 	}
 	body["nodes"] = nodes
+	f.TLS.set(body, "tls")
 	if !f.HC.Custom {
 		delete(body, "health_check")
-	} else {
-		hc, _ := body["health_check"].(map[string]any)
-		if hc == nil {
-			hc = map[string]any{}
-		}
-		hc["enable_active_check"] = f.HC.Active
-		hc["enable_passive_check"] = f.HC.Passive
-		hc["active_check_http_path"] = f.HC.Path
-		delete(hc, "active_check_interval")
-		setNumber(hc, "active_check_interval", f.HC.Interval)
-		body["health_check"] = hc
+		return body, index
 	}
+	hc := map[string]any{
+		"enable_active_check":    f.HC.Active,
+		"enable_passive_check":   f.HC.Passive,
+		"active_check_http_path": f.HC.Path,
+		"active_request_headers": headerLines(f.HC.Headers),
+	}
+	for _, n := range f.HC.numbers() {
+		setNumber(hc, n.key, *n.v)
+	}
+	if l := numberList(f.HC.Healthy); len(l) > 0 {
+		hc["healthy_http_status"] = l
+	}
+	if l := numberList(f.HC.Unhealthy); len(l) > 0 {
+		hc["unhealthy_http_status"] = l
+	}
+	body["health_check"] = hc
 	return body, index
 }
 
 var nodeField = regexp.MustCompile(`^nodes\[([0-9]+)\](.*)$`)
 
-// formField maps an API field path to the form's: nodes[k] of the body is
-// row index[k] of the form.
-func formField(field string, index []int) string {
-	m := nodeField.FindStringSubmatch(field)
-	if m == nil {
-		return field
-	}
-	k, err := strconv.Atoi(m[1])
-	if err != nil || k >= len(index) {
-		return field
-	}
-	return "nodes[" + strconv.Itoa(index[k]) + "]" + m[2]
-}
-
-// remapError moves an API error from the body's node index to the form's
-// row, in its field and in its message when the message starts with the
-// field (the API's messages name the field first).
-func remapError(e *apiError, index []int) {
-	f := formField(e.Field, index)
-	if f == e.Field {
-		return
-	}
-	if rest, ok := strings.CutPrefix(e.Message, e.Field); ok {
-		e.Message = f + rest
-	}
-	e.Field = f
-}
+// hcFields are the health-check inputs of the form.
+var hcFields = fieldSet("health_check.enable_active_check", "health_check.enable_passive_check",
+	"health_check.active_check_http_path", "health_check.active_check_interval", "health_check.active_check_timeout",
+	"health_check.tcp_failure_threshold", "health_check.timeout_threshold", "health_check.http_failure_threshold",
+	"health_check.unhealthy_timeout", "health_check.healthy_http_status", "health_check.unhealthy_http_status",
+	"health_check.active_request_headers")
 
 // has says which API fields the channel form shows.
 func (f *channelForm) has(field string) bool {
 	switch field {
-	case "name", "network", "description", "scheme", "host_header", "retries", "nodes":
+	case "name", "network", "description", "scheme", "host_header", "retries", "nodes",
+		"tls", "tls.server_name", "tls.ca_pem", "tls.insecure_skip_verify":
 		return true
-	case "health_check.active_check_http_path", "health_check.active_check_interval":
+	}
+	if hcFields(field) {
 		return f.HC.Custom
 	}
 	if m := nodeField.FindStringSubmatch(field); m != nil {
@@ -277,26 +298,21 @@ func (f *channelForm) has(field string) bool {
 	return false
 }
 
+// refuse shows an API refusal of the channel form at its input.
+func (f *channelForm) refuse(p *page, e *apiError, index []int) {
+	remapRows(e, "nodes", index)
+	e.Field = itemField(e.Field, "health_check.healthy_http_status", "health_check.unhealthy_http_status")
+	p.refuse(e, f.has)
+}
+
 // rowOp applies the add and remove buttons of the node table; it reports
 // whether the post was one of them (then the form is shown again).
 func (f *channelForm) rowOp(q *req, p *page) bool {
-	op := q.form("op")
-	switch {
-	case op == "add":
-		if len(f.Nodes) >= config.MaxNodes {
-			p.Errors = map[string]string{"nodes": q.t("node.max", config.MaxNodes)}
-		} else {
-			f.Nodes = append(f.Nodes, nodeRow{Weight: "1"})
-		}
-		return true
-	case strings.HasPrefix(op, "remove:"):
-		i, err := strconv.Atoi(strings.TrimPrefix(op, "remove:"))
-		if err == nil && i >= 0 && i < len(f.Nodes) {
-			f.Nodes = append(f.Nodes[:i], f.Nodes[i+1:]...)
-		}
-		return true
+	op, full := rowOp(q, &f.Nodes, config.MaxNodes, nodeRow{Weight: "1"})
+	if full {
+		p.Errors = map[string]string{"nodes": q.t("node.max", config.MaxNodes)}
 	}
-	return false
+	return op
 }
 
 func (c *Console) channelCreate(q *req) {
@@ -310,8 +326,7 @@ func (c *Console) channelCreate(q *req) {
 	body, index := f.body(nil)
 	var ch config.Channel
 	if e := q.call(http.MethodPost, "/api/v1/channels", nil, body, &ch); e != nil {
-		remapError(e, index)
-		p.refuse(e, f.has)
+		f.refuse(p, e, index)
 		q.render(e.Status, "channel_form", p)
 		return
 	}
@@ -331,21 +346,17 @@ func (c *Console) channelUpdate(q *req) {
 		q.render(http.StatusOK, "channel_form", p)
 		return
 	}
-	// GET, edit, PUT: the fields the form does not show (tls, the other
-	// health-check settings) go back as stored.
-	var base map[string]any
-	if e := q.call(http.MethodGet, "/api/v1/channels/"+esc(id), nil, nil, &base); e != nil {
+	// GET, edit, PUT: a field the form does not show (the algorithm) goes
+	// back as stored.
+	base, e := stored(q, "/api/v1/channels/"+esc(id))
+	if e != nil {
 		q.failAPI(e)
 		return
-	}
-	for _, ro := range []string{"id", "created_at", "updated_at", "warnings"} {
-		delete(base, ro)
 	}
 	body, index := f.body(base)
 	var ch config.Channel
 	if e := q.call(http.MethodPut, "/api/v1/channels/"+esc(id), nil, body, &ch); e != nil {
-		remapError(e, index)
-		p.refuse(e, f.has)
+		f.refuse(p, e, index)
 		q.render(e.Status, "channel_form", p)
 		return
 	}

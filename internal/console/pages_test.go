@@ -173,6 +173,8 @@ func TestWholeFlow(t *testing.T) {
 			"/console/services/" + svc + "/environments", "/console/services/" + svc + "/monitoring",
 			"/console/services/" + svc + "/logs", "/console/services/" + svc + "/apis/new",
 			"/console/services/" + svc + "/delete", "/console/services/" + svc + "/apis/" + api.ID + "/delete",
+			"/console/services/" + svc + "/edit", "/console/services/" + svc + "/apis/" + api.ID,
+			"/console/services/" + svc + "/apis/" + api.ID + "/edit", "/console/services?q=sh", "/console/channels?q=none",
 			"/console/keys", "/console/keys/new", "/console/plans", "/console/plans/new", "/console/apps", "/console/apps/new",
 			"/console/plugins", "/console/plugins/new", "/console/certificates", "/console/certificates/new", "/console/status"} {
 			if st, body := b.get(p); st != http.StatusOK {

@@ -1,69 +1,109 @@
 package console
 
 import (
+	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/portico-gw/portico/internal/config"
 )
 
-// pluginForm is the create form: the config fields of both plugin types;
+// plugins have one form for both types: every config field is shown, and
 // only the chosen type's are sent.
-type pluginForm struct {
-	Name, Type                          string
-	IPType, Blocks                      string
-	Window, APILimit, AppLimit, IPLimit string
+var plugins = &resource[config.Plugin]{
+	nav: "plugins", api: "/api/v1/plugins", kind: "kind.plugin", list: "plugins", form: "plugin_form", limit: mediumForm,
+	detail: true,
+	ident:  func(p *config.Plugin) (string, string) { return p.ID, p.Name },
+	search: func(p *config.Plugin) []string { return []string{p.Name, p.ID, p.Type} },
+	fields: []string{"name", "type", "config.type", "config.blocks", "config.window", "config.api_limit",
+		"config.app_limit", "config.ip_limit", "config.special_apps", "config.special_ips"},
+	defaults: simpleForm{"type": config.PluginIPControl, "config.type": "white_list", "config.window": "second"},
+	fill:     pluginFill,
+	body:     pluginBody,
+	field: func(f string) string {
+		return itemField(f, "config.blocks", "config.special_apps", "config.special_ips")
+	},
 }
 
-func (c *Console) pluginList(q *req) {
-	listPage[config.Plugin](q, "plugins", "plugins", "/api/v1/plugins", "/console/plugins")
-}
-
-func (c *Console) pluginNew(q *req) {
-	q.render(http.StatusOK, "plugin_form", &page{Nav: "plugins",
-		D: &pluginForm{Type: config.PluginIPControl, IPType: "white_list", Window: "second"}})
-}
-
-func (f *pluginForm) body() map[string]any {
-	cfg := map[string]any{}
-	switch f.Type {
+// pluginFill is the form of a stored plugin.
+func pluginFill(p *config.Plugin) simpleForm {
+	f := simpleForm{"name": p.Name, "type": p.Type, "config.type": "white_list", "config.window": "second"}
+	switch p.Type {
 	case config.PluginIPControl:
-		cfg["type"] = f.IPType
+		var c config.IPControl
+		if json.Unmarshal(p.Config, &c) == nil {
+			f["config.type"], f["config.blocks"] = c.Type, strings.Join(c.Blocks, "\n")
+		}
+	case config.PluginTrafficControl:
+		var c config.TrafficControl
+		if json.Unmarshal(p.Config, &c) == nil {
+			f["config.window"] = c.Window
+			for k, v := range map[string]*int64{"config.api_limit": c.APILimit, "config.app_limit": c.AppLimit, "config.ip_limit": c.IPLimit} {
+				if v != nil {
+					f[k] = strconv.FormatInt(*v, 10)
+				}
+			}
+			var apps, ips []string
+			for _, a := range c.SpecialApps {
+				apps = append(apps, a.AppID+" "+strconv.FormatInt(a.Limit, 10))
+			}
+			for _, x := range c.SpecialIPs {
+				ips = append(ips, x.IP+" "+strconv.FormatInt(x.Limit, 10))
+			}
+			f["config.special_apps"], f["config.special_ips"] = strings.Join(apps, "\n"), strings.Join(ips, "\n")
+		}
+	}
+	return f
+}
+
+// pluginBody writes the form onto base; the config is the form's whole.
+func pluginBody(f simpleForm, base map[string]any) map[string]any {
+	cfg := map[string]any{}
+	switch f["type"] {
+	case config.PluginIPControl:
+		cfg["type"] = f["config.type"]
 		blocks := []string{}
-		for _, l := range strings.Split(f.Blocks, "\n") {
+		for _, l := range strings.Split(f["config.blocks"], "\n") {
 			if l = strings.TrimSpace(l); l != "" {
 				blocks = append(blocks, l)
 			}
 		}
 		cfg["blocks"] = blocks
 	case config.PluginTrafficControl:
-		cfg["window"] = f.Window
-		setNumber(cfg, "api_limit", f.APILimit)
-		setNumber(cfg, "app_limit", f.AppLimit)
-		setNumber(cfg, "ip_limit", f.IPLimit)
+		cfg["window"] = f["config.window"]
+		setNumber(cfg, "api_limit", f["config.api_limit"])
+		setNumber(cfg, "app_limit", f["config.app_limit"])
+		setNumber(cfg, "ip_limit", f["config.ip_limit"])
+		if l := specials(f["config.special_apps"], "app_id"); len(l) > 0 {
+			cfg["special_apps"] = l
+		}
+		if l := specials(f["config.special_ips"], "ip"); len(l) > 0 {
+			cfg["special_ips"] = l
+		}
 	}
-	return map[string]any{"name": f.Name, "type": f.Type, "config": cfg}
+	delete(base, "bindings") // bindings have forms of their own
+	base["name"], base["type"], base["config"] = f["name"], f["type"], cfg
+	return base
 }
 
-var pluginFields = fieldSet("name", "type", "config.type", "config.blocks", "config.window",
-	"config.api_limit", "config.app_limit", "config.ip_limit")
-
-func (c *Console) pluginCreate(q *req) {
-	f := &pluginForm{Name: q.form("name"), Type: q.form("type"), IPType: q.form("config.type"),
-		Blocks: q.r.PostForm.Get("config.blocks"), Window: q.form("config.window"),
-		APILimit: q.form("config.api_limit"), AppLimit: q.form("config.app_limit"), IPLimit: q.form("config.ip_limit")}
-	var pl config.Plugin
-	if e := q.call(http.MethodPost, "/api/v1/plugins", nil, f.body(), &pl); e != nil {
-		if strings.HasPrefix(e.Field, "config.blocks[") {
-			e.Field = "config.blocks"
+// specials reads "<name> <limit>" lines into traffic_control's special
+// entries; a line without a limit is sent without one, for the API to
+// refuse.
+func specials(s, key string) []any {
+	var out []any
+	for _, l := range strings.Split(s, "\n") {
+		fields := strings.Fields(l)
+		if len(fields) == 0 {
+			continue
 		}
-		p := &page{Nav: "plugins", D: f}
-		p.refuse(e, pluginFields)
-		q.render(e.Status, "plugin_form", p)
-		return
+		m := map[string]any{key: fields[0]}
+		if len(fields) > 1 {
+			setNumber(m, "limit", strings.Join(fields[1:], " "))
+		}
+		out = append(out, m)
 	}
-	q.flash("flash.created", q.t("kind.plugin"), pl.Name)
-	q.redirect("/console/plugins/" + pl.ID)
+	return out
 }
 
 type pluginDetailData struct {
@@ -130,22 +170,4 @@ func (c *Console) pluginUnbind(q *req) {
 	}
 	q.flash("flash.unbound")
 	q.redirect("/console/plugins/" + id)
-}
-
-func pluginConfirm(p *config.Plugin) confirmData {
-	return confirmData{Kind: "kind.plugin", Name: p.Name, Action: "/console/plugins/" + p.ID + "/delete", Back: "/console/plugins/" + p.ID}
-}
-
-func (c *Console) pluginDeletePage(q *req) {
-	var p config.Plugin
-	if _, ok := fetch(q, "/api/v1/plugins/", &p); ok {
-		q.confirm("plugins", pluginConfirm(&p))
-	}
-}
-
-func (c *Console) pluginDelete(q *req) {
-	var p config.Plugin
-	if _, ok := fetch(q, "/api/v1/plugins/", &p); ok {
-		q.remove("plugins", "/api/v1/plugins/"+esc(p.ID), pluginConfirm(&p), "/console/plugins")
-	}
 }

@@ -54,7 +54,22 @@ type page struct {
 	ErrTable   *detailTable
 	ErrFieldID string
 	Errors     map[string]string
-	D          any
+	// ErrLead introduces the API's message (which is in English) in the
+	// page's language, or is empty when the page is in English or the
+	// message is the console's own.
+	ErrLead string
+	D       any
+}
+
+// fieldErr is one form field's error, for the "ferr" template.
+type fieldErr struct {
+	ID, Err, Lead string
+}
+
+// FErr is the error of one form field with its id, for the "ferr"
+// template.
+func (p *page) FErr(field string) fieldErr {
+	return fieldErr{ID: fieldID(field), Err: p.FE(field), Lead: p.ErrLead}
 }
 
 // FE is the error message of one form field, or "".
@@ -102,6 +117,9 @@ func (q *req) render(status int, name string, p *page) {
 	}
 	p.Lang = q.lang
 	p.Here = q.here()
+	if p.Err != nil {
+		p.ErrLead = q.apiLead(p.Err)
+	}
 	if q.sess != nil {
 		p.SignedIn = true
 		p.CSRF = q.sess.csrf
@@ -147,6 +165,22 @@ func (q *req) here() string {
 type errorData struct {
 	Status  int
 	Message string
+	Lead    string // see page.ErrLead
+}
+
+// apiLead is the lead-in of an API message in the request's language:
+// the admin API writes English, so a Chinese page says what kind of
+// refusal it is and shows the API's words after it. Messages the console
+// wrote itself are already translated and get none.
+func (q *req) apiLead(e *apiError) string {
+	if q.lang == "en" || !e.fromAPI() {
+		return ""
+	}
+	key := "code." + e.Code
+	if _, ok := messages[key]; !ok {
+		key = "code.other"
+	}
+	return q.t(key)
 }
 
 // fail answers an error page.
@@ -156,7 +190,7 @@ func (q *req) fail(status int, msg string) {
 
 // failAPI answers an error page for an API refusal of a read.
 func (q *req) failAPI(e *apiError) {
-	p := &page{D: errorData{Status: e.Status, Message: e.Message}}
+	p := &page{D: errorData{Status: e.Status, Message: e.Message, Lead: q.apiLead(e)}}
 	p.ErrTable = details(e.Details)
 	q.render(e.Status, "error", p)
 }
@@ -183,10 +217,12 @@ func (q *req) pageOffset(limit int) (pageNo, offset int) {
 	return n, (n - 1) * limit
 }
 
-// pager is the paging bar of a list.
+// pager is the paging bar of a list, and its filter.
 type pager struct {
 	Page, Pages, Total int
-	Base               string // path the page links go to
+	Base               string // path and query the page links go to
+	Path               string // the list's path, where the filter form goes
+	Filter             string // the filter (?q=), or ""
 }
 
 func newPager(base string, pageNo, limit, total int) pager {
@@ -194,5 +230,5 @@ func newPager(base string, pageNo, limit, total int) pager {
 	if pages < 1 {
 		pages = 1
 	}
-	return pager{Page: pageNo, Pages: pages, Total: total, Base: base}
+	return pager{Page: pageNo, Pages: pages, Total: total, Base: base, Path: base}
 }

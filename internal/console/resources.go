@@ -2,6 +2,7 @@ package console
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,22 +15,22 @@ type simpleList[T any] struct {
 	Pager pager
 }
 
-func listPage[T any](q *req, nav, tmpl, apiPath, consolePath string) {
-	pageNo, offset := q.pageOffset(listLimit)
-	var l list[T]
-	if e := q.get(apiPath, pageQuery(listLimit, offset), &l); e != nil {
-		q.failAPI(e)
-		return
-	}
-	q.render(http.StatusOK, tmpl, &page{Nav: nav,
-		D: simpleList[T]{Rows: l.Items, Pager: newPager(consolePath, pageNo, listLimit, l.Total)}})
-}
-
-// simpleForm is a create form of flat fields, as typed.
+// simpleForm is a form of flat fields, as typed, named as the API names
+// them.
 type simpleForm map[string]string
 
+// editForm is a create or edit form of a resource, as the templates see
+// it.
+type editForm struct {
+	Edit   bool
+	ID     string
+	Action string // where the form posts
+	Back   string // where Cancel goes
+	F      simpleForm
+}
+
 // V is a field's value (for templates).
-func (f simpleForm) V(name string) string { return f[name] }
+func (f *editForm) V(name string) string { return f.F[name] }
 
 // readForm reads the named fields of a POST.
 func (q *req) readForm(names ...string) simpleForm {
@@ -40,21 +41,160 @@ func (q *req) readForm(names ...string) simpleForm {
 	return f
 }
 
-// create POSTs body to apiPath; on success it leaves a flash and goes to
-// the new object's page (next gets the created object's id and name); a
-// refusal shows the form again with the error next to its field.
-func create[T any](q *req, nav, tmpl, apiPath string, body any, form any, has func(string) bool,
-	kind string, next func(*T) (id, name, path string)) {
-	var obj T
-	if e := q.call(http.MethodPost, apiPath, nil, body, &obj); e != nil {
-		p := &page{Nav: nav, D: form}
-		p.refuse(e, has)
-		q.render(e.Status, tmpl, p)
+// resource describes a kind of object whose pages are alike: a paged list
+// with a filter, a create and an edit form of flat fields, a delete behind
+// a confirmation. Channels and services, whose forms have tables, have
+// their own handlers, as have the pages of bindings.
+type resource[T any] struct {
+	nav   string // the navigation entry; the pages are /console/<nav>/…
+	api   string // the API's collection, "/api/v1/keys"
+	kind  string // catalogue key of the kind, "kind.key"
+	list  string // list template
+	form  string // create and edit template
+	limit int64  // the form's body limit
+	// detail: each object has a page; else the list is its page.
+	detail bool
+	ident  func(*T) (id, name string)
+	search func(*T) []string // what the list's filter matches
+	// fields are the form's inputs; secret ones are never shown again,
+	// not even when the API refuses the form.
+	fields, secret []string
+	defaults       simpleForm
+	fill           func(*T) simpleForm // the edit form of a stored object
+	// body writes the form onto base: an empty map on a create, the
+	// stored object without its read-only fields on an edit (so that what
+	// a form does not show goes back as it is).
+	body func(f simpleForm, base map[string]any) map[string]any
+	// field maps an API field onto the form input that shows it (nil: as
+	// is).
+	field func(string) string
+}
+
+// register adds the resource's list, create, edit and delete pages.
+func register[T any](c *Console, r *resource[T]) {
+	base := "/console/" + r.nav
+	c.page(base, r.listPage)
+	c.page(base+"/new", r.newPage)
+	c.action(base+"/new", r.limit, r.create)
+	c.page(base+"/{id}/edit", r.editPage)
+	c.action(base+"/{id}/edit", r.limit, r.update)
+	c.page(base+"/{id}/delete", r.deletePage)
+	c.action(base+"/{id}/delete", smallForm, r.delete)
+}
+
+// page is where an object is shown.
+func (r *resource[T]) page(id string) string {
+	if r.detail {
+		return "/console/" + r.nav + "/" + id
+	}
+	return "/console/" + r.nav
+}
+
+func (r *resource[T]) listPage(q *req) {
+	rows, pg, e := listRows(q, r.api, "/console/"+r.nav, r.search)
+	if e != nil {
+		q.failAPI(e)
 		return
 	}
-	_, name, path := next(&obj)
-	q.flash("flash.created", q.t(kind), name)
-	q.redirect(path)
+	q.render(http.StatusOK, r.list, &page{Nav: r.nav, D: simpleList[T]{Rows: rows, Pager: pg}})
+}
+
+func (r *resource[T]) newPage(q *req) {
+	f := simpleForm{}
+	for k, v := range r.defaults {
+		f[k] = v
+	}
+	q.render(http.StatusOK, r.form, &page{Nav: r.nav,
+		D: &editForm{Action: "/console/" + r.nav + "/new", Back: "/console/" + r.nav, F: f}})
+}
+
+// fetch reads the object the URL names; on failure it has answered.
+func (r *resource[T]) fetch(q *req) (*T, bool) {
+	var obj T
+	if _, ok := fetch(q, r.api+"/", &obj); !ok {
+		return nil, false
+	}
+	return &obj, true
+}
+
+func (r *resource[T]) editPage(q *req) {
+	obj, ok := r.fetch(q)
+	if !ok {
+		return
+	}
+	id, _ := r.ident(obj)
+	q.render(http.StatusOK, r.form, &page{Nav: r.nav, D: &editForm{Edit: true, ID: id,
+		Action: "/console/" + r.nav + "/" + id + "/edit", Back: r.page(id), F: r.fill(obj)}})
+}
+
+func (r *resource[T]) create(q *req) {
+	f := q.readForm(r.fields...)
+	r.save(q, http.MethodPost, r.api, f, r.body(f, map[string]any{}), &editForm{
+		Action: "/console/" + r.nav + "/new", Back: "/console/" + r.nav, F: f}, "flash.created")
+}
+
+func (r *resource[T]) update(q *req) {
+	id, ok := q.id("id")
+	if !ok {
+		return
+	}
+	base, e := stored(q, r.api+"/"+esc(id))
+	if e != nil {
+		q.failAPI(e)
+		return
+	}
+	f := q.readForm(r.fields...)
+	r.save(q, http.MethodPut, r.api+"/"+esc(id), f, r.body(f, base), &editForm{Edit: true, ID: id,
+		Action: "/console/" + r.nav + "/" + id + "/edit", Back: r.page(id), F: f}, "flash.saved")
+}
+
+// save sends a create or an edit. On success it leaves a flash and goes
+// to the object's page; a refusal shows the form again, as typed but for
+// its secrets, with the error next to the field it names.
+func (r *resource[T]) save(q *req, method, apiPath string, f simpleForm, body any, form *editForm, flashKey string) {
+	var obj T
+	if e := q.call(method, apiPath, nil, body, &obj); e != nil {
+		for _, k := range r.secret {
+			delete(f, k)
+		}
+		if r.field != nil {
+			e.Field = r.field(e.Field)
+		}
+		p := &page{Nav: r.nav, D: form}
+		p.refuse(e, fieldSet(r.fields...))
+		q.render(e.Status, r.form, p)
+		return
+	}
+	id, name := r.ident(&obj)
+	q.flash(flashKey, q.t(r.kind), name)
+	q.redirect(r.page(id))
+}
+
+func (r *resource[T]) confirm(obj *T) confirmData {
+	id, name := r.ident(obj)
+	return confirmData{Kind: r.kind, Name: name, Action: "/console/" + r.nav + "/" + id + "/delete", Back: r.page(id)}
+}
+
+func (r *resource[T]) deletePage(q *req) {
+	if obj, ok := r.fetch(q); ok {
+		q.confirm(r.nav, r.confirm(obj))
+	}
+}
+
+func (r *resource[T]) delete(q *req) {
+	if obj, ok := r.fetch(q); ok {
+		id, _ := r.ident(obj)
+		q.remove(r.nav, r.api+"/"+esc(id), r.confirm(obj), "/console/"+r.nav)
+	}
+}
+
+// detailPage shows one object with template tmpl.
+func (r *resource[T]) detailPage(tmpl string) handler {
+	return func(q *req) {
+		if obj, ok := r.fetch(q); ok {
+			q.render(http.StatusOK, tmpl, &page{Nav: r.nav, D: obj})
+		}
+	}
 }
 
 // fetch reads the object the URL names into out; on failure it has
@@ -72,68 +212,75 @@ func fetch(q *req, apiPrefix string, out any) (id string, ok bool) {
 
 // --- keys ---
 
-func (c *Console) keyList(q *req) {
-	listPage[config.Key](q, "keys", "keys", "/api/v1/keys", "/console/keys")
-}
-
-func (c *Console) keyNew(q *req) {
-	q.render(http.StatusOK, "key_form", &page{Nav: "keys", D: simpleForm{}})
-}
-
-func (c *Console) keyCreate(q *req) {
-	f := q.readForm("name", "secret_id", "secret_key")
-	body := map[string]any{"name": f["name"]}
-	for _, k := range []string{"secret_id", "secret_key"} {
-		if f[k] != "" {
-			body[k] = f[k]
-		}
-	}
-	create(q, "keys", "key_form", "/api/v1/keys", body, f, fieldSet("name", "secret_id", "secret_key"), "kind.key",
-		func(k *config.Key) (string, string, string) { return k.ID, k.Name, "/console/keys/" + k.ID })
-}
-
-func (c *Console) keyDetail(q *req) {
-	var k config.Key
-	if _, ok := fetch(q, "/api/v1/keys/", &k); ok {
-		q.render(http.StatusOK, "key", &page{Nav: "keys", D: k})
-	}
-}
-
-func keyConfirm(k *config.Key) confirmData {
-	return confirmData{Kind: "kind.key", Name: k.Name, Action: "/console/keys/" + k.ID + "/delete", Back: "/console/keys/" + k.ID}
-}
-
-func (c *Console) keyDeletePage(q *req) {
-	var k config.Key
-	if _, ok := fetch(q, "/api/v1/keys/", &k); ok {
-		q.confirm("keys", keyConfirm(&k))
-	}
-}
-
-func (c *Console) keyDelete(q *req) {
-	var k config.Key
-	if _, ok := fetch(q, "/api/v1/keys/", &k); ok {
-		q.remove("keys", "/api/v1/keys/"+esc(k.ID), keyConfirm(&k), "/console/keys")
-	}
+var keys = &resource[config.Key]{
+	nav: "keys", api: "/api/v1/keys", kind: "kind.key", list: "keys", form: "key_form", limit: mediumForm, detail: true,
+	ident:  func(k *config.Key) (string, string) { return k.ID, k.Name },
+	search: func(k *config.Key) []string { return []string{k.Name, k.ID, k.SecretID} },
+	fields: []string{"name", "secret_id", "secret_key"}, secret: []string{"secret_key"},
+	fill: func(k *config.Key) simpleForm { return simpleForm{"name": k.Name, "secret_id": k.SecretID} },
+	// An empty secret is generated on a create and kept on an edit.
+	body: func(f simpleForm, base map[string]any) map[string]any {
+		base["name"], base["secret_id"], base["secret_key"] = f["name"], f["secret_id"], f["secret_key"]
+		return base
+	},
 }
 
 // --- usage plans ---
 
-func (c *Console) planList(q *req) {
-	listPage[config.UsagePlan](q, "plans", "plans", "/api/v1/usage-plans", "/console/plans")
+var plans = &resource[config.UsagePlan]{
+	nav: "plans", api: "/api/v1/usage-plans", kind: "kind.plan", list: "plans", form: "plan_form", limit: mediumForm, detail: true,
+	ident:  func(p *config.UsagePlan) (string, string) { return p.ID, p.Name },
+	search: func(p *config.UsagePlan) []string { return []string{p.Name, p.ID} },
+	fields: []string{"name", "max_requests_per_second", "quota"},
+	fill: func(p *config.UsagePlan) simpleForm {
+		return simpleForm{"name": p.Name, "max_requests_per_second": strconv.FormatInt(p.RPS(), 10),
+			"quota": strconv.FormatInt(p.QuotaLimit(), 10)}
+	},
+	body: func(f simpleForm, base map[string]any) map[string]any {
+		// The plan's keys and bindings have forms of their own.
+		delete(base, "key_ids")
+		delete(base, "bindings")
+		base["name"] = f["name"]
+		for _, k := range []string{"max_requests_per_second", "quota"} {
+			delete(base, k)
+			setNumber(base, k, f[k])
+		}
+		return base
+	},
 }
 
-func (c *Console) planNew(q *req) {
-	q.render(http.StatusOK, "plan_form", &page{Nav: "plans", D: simpleForm{}})
+// --- applications ---
+
+var apps = &resource[config.App]{
+	nav: "apps", api: "/api/v1/apps", kind: "kind.app", list: "apps", form: "app_form", limit: mediumForm, detail: true,
+	ident:  func(a *config.App) (string, string) { return a.ID, a.Name },
+	search: func(a *config.App) []string { return []string{a.Name, a.ID, a.Description, a.AppKey} },
+	fields: []string{"name", "description"},
+	fill:   func(a *config.App) simpleForm { return simpleForm{"name": a.Name, "description": a.Description} },
+	body: func(f simpleForm, base map[string]any) map[string]any {
+		base["name"], base["description"] = f["name"], f["description"]
+		return base
+	},
 }
 
-func (c *Console) planCreate(q *req) {
-	f := q.readForm("name", "max_requests_per_second", "quota")
-	body := map[string]any{"name": f["name"]}
-	setNumber(body, "max_requests_per_second", f["max_requests_per_second"])
-	setNumber(body, "quota", f["quota"])
-	create(q, "plans", "plan_form", "/api/v1/usage-plans", body, f, fieldSet("name", "max_requests_per_second", "quota"),
-		"kind.plan", func(p *config.UsagePlan) (string, string, string) { return p.ID, p.Name, "/console/plans/" + p.ID })
+// --- certificates ---
+
+// certificates replace their chain and key together: the API takes both
+// on an edit, and never shows the key.
+var certificates = &resource[config.Certificate]{
+	nav: "certificates", api: "/api/v1/certificates", kind: "kind.certificate", list: "certificates",
+	form: "certificate_form", limit: largeForm,
+	ident:  func(c *config.Certificate) (string, string) { return c.ID, c.Name },
+	search: func(c *config.Certificate) []string { return append([]string{c.Name, c.ID}, c.Hosts...) },
+	fields: []string{"name", "cert_pem", "key_pem"}, secret: []string{"key_pem"},
+	fill: func(c *config.Certificate) simpleForm { return simpleForm{"name": c.Name, "cert_pem": c.CertPEM} },
+	body: func(f simpleForm, base map[string]any) map[string]any {
+		for _, k := range []string{"hosts", "not_before", "not_after"} {
+			delete(base, k)
+		}
+		base["name"], base["cert_pem"], base["key_pem"] = f["name"], f["cert_pem"], f["key_pem"]
+		return base
+	},
 }
 
 // bindForm is the form that binds a plan or a plugin to a service in one
@@ -282,103 +429,6 @@ func (c *Console) planUnbind(q *req) {
 		return
 	}
 	c.planWrite(q, http.MethodDelete, "/api/v1/usage-plans/"+esc(id)+"/bindings/"+esc(bid), nil, nil, nil, nil, "flash.unbound")
-}
-
-func planConfirm(p *config.UsagePlan) confirmData {
-	return confirmData{Kind: "kind.plan", Name: p.Name, Action: "/console/plans/" + p.ID + "/delete", Back: "/console/plans/" + p.ID}
-}
-
-func (c *Console) planDeletePage(q *req) {
-	var p config.UsagePlan
-	if _, ok := fetch(q, "/api/v1/usage-plans/", &p); ok {
-		q.confirm("plans", planConfirm(&p))
-	}
-}
-
-func (c *Console) planDelete(q *req) {
-	var p config.UsagePlan
-	if _, ok := fetch(q, "/api/v1/usage-plans/", &p); ok {
-		q.remove("plans", "/api/v1/usage-plans/"+esc(p.ID), planConfirm(&p), "/console/plans")
-	}
-}
-
-// --- applications ---
-
-func (c *Console) appList(q *req) {
-	listPage[config.App](q, "apps", "apps", "/api/v1/apps", "/console/apps")
-}
-
-func (c *Console) appNew(q *req) {
-	q.render(http.StatusOK, "app_form", &page{Nav: "apps", D: simpleForm{}})
-}
-
-func (c *Console) appCreate(q *req) {
-	f := q.readForm("name", "description")
-	create(q, "apps", "app_form", "/api/v1/apps", map[string]any{"name": f["name"], "description": f["description"]}, f,
-		fieldSet("name", "description"), "kind.app",
-		func(a *config.App) (string, string, string) { return a.ID, a.Name, "/console/apps/" + a.ID })
-}
-
-func (c *Console) appDetail(q *req) {
-	var a config.App
-	if _, ok := fetch(q, "/api/v1/apps/", &a); ok {
-		q.render(http.StatusOK, "app", &page{Nav: "apps", D: a})
-	}
-}
-
-func appConfirm(a *config.App) confirmData {
-	return confirmData{Kind: "kind.app", Name: a.Name, Action: "/console/apps/" + a.ID + "/delete", Back: "/console/apps/" + a.ID}
-}
-
-func (c *Console) appDeletePage(q *req) {
-	var a config.App
-	if _, ok := fetch(q, "/api/v1/apps/", &a); ok {
-		q.confirm("apps", appConfirm(&a))
-	}
-}
-
-func (c *Console) appDelete(q *req) {
-	var a config.App
-	if _, ok := fetch(q, "/api/v1/apps/", &a); ok {
-		q.remove("apps", "/api/v1/apps/"+esc(a.ID), appConfirm(&a), "/console/apps")
-	}
-}
-
-// --- certificates ---
-
-func (c *Console) certList(q *req) {
-	listPage[config.Certificate](q, "certificates", "certificates", "/api/v1/certificates", "/console/certificates")
-}
-
-func (c *Console) certNew(q *req) {
-	q.render(http.StatusOK, "certificate_form", &page{Nav: "certificates", D: simpleForm{}})
-}
-
-func (c *Console) certCreate(q *req) {
-	// PEM is sent as typed (line breaks matter); the key is never shown
-	// again, not even on a refusal.
-	f := simpleForm{"name": q.form("name"), "cert_pem": q.r.PostForm.Get("cert_pem")}
-	body := map[string]any{"name": f["name"], "cert_pem": f["cert_pem"], "key_pem": q.r.PostForm.Get("key_pem")}
-	create(q, "certificates", "certificate_form", "/api/v1/certificates", body, f, fieldSet("name", "cert_pem", "key_pem"),
-		"kind.certificate", func(c *config.Certificate) (string, string, string) { return c.ID, c.Name, "/console/certificates" })
-}
-
-func certConfirm(ct *config.Certificate) confirmData {
-	return confirmData{Kind: "kind.certificate", Name: ct.Name, Action: "/console/certificates/" + ct.ID + "/delete", Back: "/console/certificates"}
-}
-
-func (c *Console) certDeletePage(q *req) {
-	var ct config.Certificate
-	if _, ok := fetch(q, "/api/v1/certificates/", &ct); ok {
-		q.confirm("certificates", certConfirm(&ct))
-	}
-}
-
-func (c *Console) certDelete(q *req) {
-	var ct config.Certificate
-	if _, ok := fetch(q, "/api/v1/certificates/", &ct); ok {
-		q.remove("certificates", "/api/v1/certificates/"+esc(ct.ID), certConfirm(&ct), "/console/certificates")
-	}
 }
 
 // --- status ---

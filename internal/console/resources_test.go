@@ -83,60 +83,6 @@ func TestNodeRows(t *testing.T) {
 	mustContain(t, body, `<p class="err" id="f-nodes" tabindex="-1">nodes`)
 }
 
-// TestChannelEditKeepsHiddenFields: the form does not show tls or the
-// health-check thresholds; an edit keeps them as stored.
-func TestChannelEditKeepsHiddenFields(t *testing.T) {
-	noMissingKeys(t)
-	e := newEnv(t, nil)
-	st, m := e.api("POST", "/api/v1/channels", `{"name":"secure","network":"idc-sh","scheme":"https",
-		"nodes":[{"host":"10.0.0.1","port":443,"weight":1}],"tls":{"server_name":"legacy.example"},
-		"health_check":{"enable_passive_check":true,"http_failure_threshold":3,"unhealthy_timeout":45}}`)
-	if st != http.StatusCreated {
-		t.Fatalf("create: %d %v", st, m)
-	}
-	id := m["id"].(string)
-	b := e.browser()
-	b.signIn()
-	_, body := b.get("/console/channels/" + id)
-	mustContain(t, body, `class="warning"`, `network &#34;idc-sh&#34; is not among this instance&#39;s networks`)
-	_, body = b.get("/console/channels/" + id + "/edit")
-	mustContain(t, body, `id="hc-custom" name="hc_mode" value="custom" checked`, `value="10.0.0.1"`)
-	v := channelForm("secure", "10.0.0.1:443:7")
-	v.Set("network", "idc-sh")
-	v.Set("scheme", "https")
-	v.Set("hc_mode", "custom")
-	v.Set("health_check.enable_passive_check", "on")
-	v.Set("health_check.active_check_http_path", "/healthz")
-	v.Set("health_check.active_check_interval", "5")
-	_, body = b.post("/console/channels/"+id+"/edit", v)
-	mustContain(t, body, "Saved channel secure")
-	ch, err := e.store.GetChannel(t.Context(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ch.TLS == nil || ch.TLS.ServerName != "legacy.example" || ch.HealthCheck == nil ||
-		*ch.HealthCheck.HTTPFailureThreshold != 3 || *ch.HealthCheck.UnhealthyTimeout != 45 ||
-		ch.HealthCheck.ActiveCheckHTTPPath != "/healthz" || ch.Nodes[0].W() != 7 {
-		t.Fatalf("edit lost or missed fields: tls %+v hc %+v nodes %+v", ch.TLS, ch.HealthCheck, ch.Nodes)
-	}
-	// Back to the implicit check.
-	v.Set("hc_mode", "implicit")
-	b.get("/console/channels/" + id + "/edit")
-	b.post("/console/channels/"+id+"/edit", v)
-	if ch, _ := e.store.GetChannel(t.Context(), id); ch.HealthCheck != nil {
-		t.Fatal("health_check kept after choosing the implicit check")
-	}
-	// An error in the health-check section is shown at its field.
-	v.Set("hc_mode", "custom")
-	v.Set("health_check.active_check_interval", "99999")
-	b.get("/console/channels/" + id + "/edit")
-	st, body = b.post("/console/channels/"+id+"/edit", v)
-	if st != http.StatusBadRequest {
-		t.Fatalf("interval 99999: %d", st)
-	}
-	mustContain(t, body, `id="f-health-check-active-check-interval-err"`)
-}
-
 func TestServiceDeleteAndPublishErrors(t *testing.T) {
 	noMissingKeys(t)
 	e := newEnv(t, nil)

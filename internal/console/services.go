@@ -3,7 +3,9 @@ package console
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
+	"strconv"
 
 	"github.com/portico-gw/portico/internal/config"
 )
@@ -14,35 +16,90 @@ type serviceListData struct {
 }
 
 func (c *Console) serviceList(q *req) {
-	pageNo, offset := q.pageOffset(listLimit)
-	var l list[config.Service]
-	if e := q.get("/api/v1/services", pageQuery(listLimit, offset), &l); e != nil {
+	rows, pg, e := listRows(q, "/api/v1/services", "/console/services", func(s *config.Service) []string {
+		out := []string{s.Name, s.ID, s.Description}
+		for _, d := range s.Domains {
+			out = append(out, d.Host)
+		}
+		return out
+	})
+	if e != nil {
 		q.failAPI(e)
 		return
 	}
-	q.render(http.StatusOK, "services", &page{Nav: "services",
-		D: serviceListData{Rows: l.Items, Pager: newPager("/console/services", pageNo, listLimit, l.Total)}})
+	q.render(http.StatusOK, "services", &page{Nav: "services", D: serviceListData{Rows: rows, Pager: pg}})
 }
 
-// serviceForm is the create form: name, description, protocols and one
-// optional custom domain.
+// serviceForm is the create and edit form: name, description, protocols
+// and a table of custom domains.
 type serviceForm struct {
+	Edit              bool
+	ID, Action, Back  string
 	Name, Description string
 	HTTP, HTTPS       bool
-	DomainHost        string
-	DomainEnv         string
+	Domains           []domainRow
+	Certs             []config.Certificate // for each domain's certificate
 	Envs              []string
 }
 
-func (c *Console) serviceNew(q *req) {
-	q.render(http.StatusOK, "service_form", &page{Nav: "services",
-		D: &serviceForm{HTTP: true, HTTPS: true, Envs: config.Environments}})
+type domainRow struct {
+	Host, Env, Cert string
+	ForceHTTPS      bool
 }
 
-func (c *Console) serviceCreate(q *req) {
+// maxDomainRows bounds the domain table the console reads from a form.
+const maxDomainRows = 100
+
+func (d domainRow) empty() bool { return d.Host == "" && d.Env == "" && d.Cert == "" && !d.ForceHTTPS }
+
+func (c *Console) serviceNew(q *req) {
+	f := &serviceForm{Action: "/console/services/new", Back: "/console/services", HTTP: true, HTTPS: true,
+		Domains: []domainRow{{}}}
+	c.serviceForm(q, f, &page{}, http.StatusOK)
+}
+
+func (c *Console) serviceEdit(q *req) {
+	svc, ok := q.service()
+	if !ok {
+		return
+	}
+	f := &serviceForm{Edit: true, ID: svc.ID, Action: "/console/services/" + svc.ID + "/edit",
+		Back: "/console/services/" + svc.ID, Name: svc.Name, Description: svc.Description,
+		HTTP: slices.Contains(svc.Protocols, "http"), HTTPS: slices.Contains(svc.Protocols, "https")}
+	for _, d := range svc.Domains {
+		f.Domains = append(f.Domains, domainRow{Host: d.Host, Env: d.Environment, Cert: d.CertificateID, ForceHTTPS: d.ForceHTTPS})
+	}
+	f.Domains = append(f.Domains, domainRow{})
+	c.serviceForm(q, f, &page{}, http.StatusOK)
+}
+
+// serviceForm renders the form, with the certificates its domains may
+// name.
+func (c *Console) serviceForm(q *req, f *serviceForm, p *page, status int) {
+	certs, e := allPages[config.Certificate](q, "/api/v1/certificates", maxFiltered)
+	if e != nil {
+		q.failAPI(e)
+		return
+	}
+	f.Certs, f.Envs = certs, config.Environments
+	p.Nav, p.D = "services", f
+	q.render(status, "service_form", p)
+}
+
+func readServiceForm(q *req) *serviceForm {
 	f := &serviceForm{Name: q.form("name"), Description: q.form("description"),
-		HTTP: q.form("protocol_http") == "on", HTTPS: q.form("protocol_https") == "on",
-		DomainHost: q.form("domains[0].host"), DomainEnv: q.form("domains[0].environment"), Envs: config.Environments}
+		HTTP: q.form("protocol_http") == "on", HTTPS: q.form("protocol_https") == "on"}
+	rows, _ := strconv.Atoi(q.form("domain_rows"))
+	for i := range max(0, min(rows, maxDomainRows)) {
+		p := "domains[" + strconv.Itoa(i) + "]."
+		f.Domains = append(f.Domains, domainRow{Host: q.form(p + "host"), Env: q.form(p + "environment"),
+			Cert: q.form(p + "certificate_id"), ForceHTTPS: q.form(p+"force_https") == "on"})
+	}
+	return f
+}
+
+// body writes the form onto base; index maps each domain sent to its row.
+func (f *serviceForm) body(base map[string]any) (map[string]any, []int) {
 	protocols := []string{}
 	if f.HTTP {
 		protocols = append(protocols, "http")
@@ -50,25 +107,85 @@ func (c *Console) serviceCreate(q *req) {
 	if f.HTTPS {
 		protocols = append(protocols, "https")
 	}
-	body := map[string]any{"name": f.Name, "description": f.Description, "protocols": protocols}
-	if f.DomainHost != "" {
-		d := map[string]any{"host": f.DomainHost}
-		if f.DomainEnv != "" {
-			d["environment"] = f.DomainEnv
+	domains := []any{}
+	var index []int
+	for i, d := range f.Domains {
+		if d.empty() {
+			continue
 		}
-		body["domains"] = []any{d}
+		m := map[string]any{"host": d.Host}
+		if d.Env != "" {
+			m["environment"] = d.Env
+		}
+		if d.Cert != "" {
+			m["certificate_id"] = d.Cert
+		}
+		if d.ForceHTTPS {
+			m["force_https"] = true
+		}
+		domains = append(domains, m)
+		index = append(index, i)
 	}
-	var svc config.Service
-	if e := q.call(http.MethodPost, "/api/v1/services", nil, body, &svc); e != nil {
-		if len(e.Field) > 10 && e.Field[:10] == "protocols[" {
-			e.Field = "protocols"
-		}
-		p := &page{Nav: "services", D: f}
-		p.refuse(e, fieldSet("name", "description", "protocols", "domains[0].host", "domains[0].environment"))
-		q.render(e.Status, "service_form", p)
+	base["name"], base["description"], base["protocols"], base["domains"] = f.Name, f.Description, protocols, domains
+	return base, index
+}
+
+var domainField = regexp.MustCompile(`^domains\[([0-9]+)\]\.(host|environment|certificate_id|force_https)$`)
+
+func (f *serviceForm) has(field string) bool {
+	switch field {
+	case "name", "description", "protocols", "domains":
+		return true
+	}
+	m := domainField.FindStringSubmatch(field)
+	if m == nil {
+		return false
+	}
+	k, err := strconv.Atoi(m[1])
+	return err == nil && k < len(f.Domains)
+}
+
+func (c *Console) serviceCreate(q *req) {
+	f := readServiceForm(q)
+	f.Action, f.Back = "/console/services/new", "/console/services"
+	c.serviceSave(q, f, http.MethodPost, "/api/v1/services", map[string]any{}, "flash.created")
+}
+
+func (c *Console) serviceUpdate(q *req) {
+	id, ok := q.id("id")
+	if !ok {
 		return
 	}
-	q.flash("flash.created", q.t("kind.service"), svc.Name)
+	base, e := stored(q, "/api/v1/services/"+esc(id))
+	if e != nil {
+		q.failAPI(e)
+		return
+	}
+	f := readServiceForm(q)
+	f.Edit, f.ID, f.Action, f.Back = true, id, "/console/services/"+id+"/edit", "/console/services/"+id
+	c.serviceSave(q, f, http.MethodPut, "/api/v1/services/"+esc(id), base, "flash.saved")
+}
+
+// serviceSave applies the domain table's buttons, or sends the form.
+func (c *Console) serviceSave(q *req, f *serviceForm, method, apiPath string, base map[string]any, flashKey string) {
+	p := &page{}
+	if op, full := rowOp(q, &f.Domains, maxDomainRows, domainRow{}); op {
+		if full {
+			p.Errors = map[string]string{"domains": q.t("domain.max", maxDomainRows)}
+		}
+		c.serviceForm(q, f, p, http.StatusOK)
+		return
+	}
+	body, index := f.body(base)
+	var svc config.Service
+	if e := q.call(method, apiPath, nil, body, &svc); e != nil {
+		remapRows(e, "domains", index)
+		e.Field = itemField(e.Field, "protocols")
+		p.refuse(e, f.has)
+		c.serviceForm(q, f, p, e.Status)
+		return
+	}
+	q.flash(flashKey, q.t("kind.service"), svc.Name)
 	q.redirect("/console/services/" + svc.ID)
 }
 

@@ -93,8 +93,8 @@ func (v *views) execute(w io.Writer, lang, name string, p *page) error {
 
 // input is one labelled form field, for the "input" template.
 type input struct {
-	Name, ID, Label, Value, Type, Hint, Err, Autocomplete, Placeholder, InputMode string
-	Required                                                                      bool
+	Name, ID, Label, Value, Type, Hint, Err, Lead, Autocomplete, Placeholder, InputMode string
+	Required                                                                            bool
 }
 
 // inp builds an input from the page (for its error), the field's API name,
@@ -106,7 +106,7 @@ func inp(p *page, name, label string, value any, opts ...string) input {
 		in.Value = ""
 	}
 	if p != nil {
-		in.Err = p.FE(name)
+		in.Err, in.Lead = p.FE(name), p.ErrLead
 	}
 	for _, o := range opts {
 		k, v, _ := strings.Cut(o, "=")
@@ -141,6 +141,9 @@ func funcs(lang string) template.FuncMap {
 			return key
 		},
 		"inp": inp,
+		"area": func(p *page, name, label, value, hint string) input {
+			return inp(p, name, label, value, "hint="+hint)
+		},
 		"add": func(a, b int) int { return a + b },
 		"sub": func(a, b int) int { return a - b },
 		"when": func(t any) string {
@@ -212,6 +215,10 @@ func funcs(lang string) template.FuncMap {
 			return bindCtx{P: p, Svcs: svcs, B: b, Action: action}
 		},
 		"envKey": func(env string) string { return "env." + env },
+		"tlsctx": func(p *page, prefix string, t tlsForm) tlsCtx {
+			return tlsCtx{P: p, Prefix: prefix, Skip: t.Skip, ServerName: t.ServerName, CA: t.CA}
+		},
+		"emptyctx": func(p pager, key string) emptyCtx { return emptyCtx{P: p, Key: key} },
 		"stateClass": func(state string) string {
 			return "state-" + strings.ToLower(state)
 		},
@@ -234,6 +241,20 @@ type bindCtx struct {
 	Svcs   []config.Service
 	B      bindForm
 	Action string
+}
+
+// tlsCtx is the "tls" template's data.
+type tlsCtx struct {
+	P              *page
+	Prefix         string
+	Skip           bool
+	ServerName, CA string
+}
+
+// emptyCtx is the "empty" template's data.
+type emptyCtx struct {
+	P   pager
+	Key string
 }
 
 var staticTypes = map[string]string{
