@@ -22,12 +22,11 @@ func (s *server) withWarnings(ch *config.Channel) *config.Channel {
 	for i := range ch.Nodes {
 		n := &ch.Nodes[i]
 		h, ok := live[net.JoinHostPort(n.Host, strconv.Itoa(n.Port))]
+		off := config.OffReason(n.W(), hc != nil && !hc.EnableActiveCheck && !hc.EnablePassiveCheck)
 		switch {
 		case ok:
-		case n.W() == 0:
-			h = config.NodeHealth{State: config.HealthOff, Reason: "weight 0: the node is drained"}
-		case hc != nil && !hc.EnableActiveCheck && !hc.EnablePassiveCheck:
-			h = config.NodeHealth{State: config.HealthOff, Reason: "health checks are off"}
+		case off != "":
+			h = config.NodeHealth{State: config.HealthOff, Reason: off}
 		default:
 			h = config.NodeHealth{State: config.HealthNoData, Reason: "this gateway node does not serve the change yet"}
 		}

@@ -80,6 +80,20 @@ type NodeHealth struct {
 	Since  *Time  `json:"since,omitempty"`
 }
 
+// OffReason says why a node is OFF (not judged by health checks), "" when
+// it is not: drained by weight 0, or on a channel whose checks are all off.
+// The admin API and the data plane's status both show it, from the stored
+// channel and from the built one.
+func OffReason(weight int, checksOff bool) string {
+	switch {
+	case weight == 0:
+		return "weight 0: the node is drained"
+	case checksOff:
+		return "health checks are off"
+	}
+	return ""
+}
+
 // W returns the node's weight (0 when unset).
 func (n Node) W() int {
 	if n.Weight == nil {

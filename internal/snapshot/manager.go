@@ -431,12 +431,9 @@ type NodeStatus struct {
 // a channel whose checks are off.
 func nodeStatus(ch *Channel, n *Node) NodeStatus {
 	ns := NodeStatus{ChannelID: ch.ID, Addr: n.Addr, Weight: n.Weight}
-	switch {
-	case n.Weight == 0:
-		ns.State, ns.Reason = health.Off.String(), "weight 0: the node is drained"
-	case ch.Health.Off():
-		ns.State, ns.Reason = health.Off.String(), "health checks are off"
-	default:
+	if off := config.OffReason(n.Weight, ch.Health.Off()); off != "" {
+		ns.State, ns.Reason = health.Off.String(), off
+	} else {
 		st := n.Health.Status()
 		ns.State, ns.Reason = st.State.String(), st.Reason
 		if !st.Since.IsZero() {
