@@ -237,6 +237,7 @@ func (s *server) routes() {
 	m.HandleFunc("GET /api/v1/apps/{id}", s.getApp)
 	m.HandleFunc("PUT /api/v1/apps/{id}", s.updateApp)
 	m.HandleFunc("DELETE /api/v1/apps/{id}", s.deleteApp)
+	m.HandleFunc("GET /api/v1/apps/{id}/bindings", s.listBindingsOfApp)
 	m.HandleFunc("POST /api/v1/services/{sid}/apis/{aid}/apps", s.bindApp)
 	m.HandleFunc("GET /api/v1/services/{sid}/apis/{aid}/apps", s.listAppBindings)
 	m.HandleFunc("DELETE /api/v1/services/{sid}/apis/{aid}/apps/{bid}", s.unbindApp)

@@ -1,10 +1,12 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/store"
 )
 
 type appBody struct {
@@ -96,6 +98,15 @@ func (s *server) listAppBindings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, newList(pageSlice(all, p), len(all)))
+}
+
+// listBindingsOfApp is the APIs an application may call: its bindings,
+// oldest first.
+func (s *server) listBindingsOfApp(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	listPage(s, w, r, func(ctx context.Context, p store.Page) ([]config.AppBinding, int, error) {
+		return s.store.ListAppBindings(ctx, id, p)
+	}, nil)
 }
 
 func (s *server) unbindApp(w http.ResponseWriter, r *http.Request) {

@@ -233,6 +233,7 @@ func TestBrowser(t *testing.T) {
 	u.click("#publish")
 	u.contains("main", "Published shop as v1 to release")
 	u.contains("#environments", "release", "v1")
+	u.contains("#history", "Publish", "release", "none → v1", "first release")
 	u.click("#tab-apis")
 	svc := svcID(t, u.location())
 	u.screenshot("service")

@@ -298,7 +298,8 @@ func (c *Console) routes() {
 	c.action("/console/plans/{id}/bindings/{bid}/remove", smallForm, c.planUnbind)
 
 	register(c, apps)
-	c.page("/console/apps/{id}", apps.detailPage("app"))
+	c.page("/console/apps/{id}", c.appDetail)
+	c.action("/console/apps/{id}/bindings/{bid}/remove", smallForm, c.appUnbind)
 
 	register(c, plugins)
 	c.page("/console/plugins/{id}", c.pluginDetail)

@@ -209,8 +209,13 @@ func (q *req) id(name string) (string, bool) {
 func (q *req) form(name string) string { return strings.TrimSpace(q.r.PostForm.Get(name)) }
 
 // pageOffset reads ?page= (1-based) and returns the API offset for it.
-func (q *req) pageOffset(limit int) (pageNo, offset int) {
-	n, err := strconv.Atoi(q.r.URL.Query().Get("page"))
+func (q *req) pageOffset(limit int) (pageNo, offset int) { return q.pageParam("page", limit) }
+
+// pageParam reads a 1-based page number from the query parameter param
+// (a page with two paged lists has one for each) and returns the API
+// offset for it.
+func (q *req) pageParam(param string, limit int) (pageNo, offset int) {
+	n, err := strconv.Atoi(q.r.URL.Query().Get(param))
 	if err != nil || n < 1 || n > 1_000_000 {
 		n = 1
 	}
@@ -223,6 +228,32 @@ type pager struct {
 	Base               string // path and query the page links go to
 	Path               string // the list's path, where the filter form goes
 	Filter             string // the filter (?q=), or ""
+	// Param is the query parameter of the page number ("": page), Anchor
+	// what the links add after it ("#history-heading"), and Label the
+	// catalogue key of the bar's name ("": pager.label); a page with two
+	// paged lists sets them for the second.
+	Param, Anchor, Label string
+}
+
+// URL is the link to page n.
+func (p pager) URL(n int) string {
+	param := p.Param
+	if param == "" {
+		param = "page"
+	}
+	sep := "?"
+	if strings.Contains(p.Base, "?") {
+		sep = "&"
+	}
+	return p.Base + sep + param + "=" + strconv.Itoa(n) + p.Anchor
+}
+
+// LabelKey is the catalogue key of the bar's name.
+func (p pager) LabelKey() string {
+	if p.Label == "" {
+		return "pager.label"
+	}
+	return p.Label
 }
 
 func newPager(base string, pageNo, limit, total int) pager {

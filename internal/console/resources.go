@@ -263,6 +263,97 @@ var apps = &resource[config.App]{
 	},
 }
 
+// appDetailData is the page of an application: what it is, and the APIs
+// it may call.
+type appDetailData struct {
+	App      config.App
+	Bindings []appBindingRow
+	Pager    pager
+}
+
+// appBindingRow is one binding of the application with the names of its
+// service and API.
+type appBindingRow struct {
+	config.AppBinding
+	ServiceName           string
+	APIName, Method, Path string
+	Gone                  bool // the draft API was deleted; the binding stays until removed
+}
+
+func (c *Console) appPage(q *req, p *page, status int) {
+	var d appDetailData
+	if _, ok := fetch(q, "/api/v1/apps/", &d.App); !ok {
+		return
+	}
+	pageNo, offset := q.pageOffset(listLimit)
+	var l list[config.AppBinding]
+	if e := q.get("/api/v1/apps/"+esc(d.App.ID)+"/bindings", pageQuery(listLimit, offset), &l); e != nil {
+		q.failAPI(e)
+		return
+	}
+	d.Pager = newPager("/console/apps/"+d.App.ID, pageNo, listLimit, l.Total)
+	d.Pager.Anchor, d.Pager.Label = "#app-apis-heading", "app.apis.pages"
+	services := map[string]string{}
+	apis := map[string]*config.API{}
+	for _, b := range l.Items {
+		row := appBindingRow{AppBinding: b}
+		name, ok := services[b.ServiceID]
+		if !ok {
+			var svc config.Service
+			if q.get("/api/v1/services/"+esc(b.ServiceID), nil, &svc) == nil {
+				name = svc.Name
+			}
+			services[b.ServiceID] = name
+		}
+		row.ServiceName = nameOr(name, b.ServiceID)
+		key := b.ServiceID + "/" + b.APIID
+		a, ok := apis[key]
+		if !ok {
+			var x config.API
+			if e := q.get("/api/v1/services/"+esc(b.ServiceID)+"/apis/"+esc(b.APIID), nil, &x); e == nil {
+				a = &x
+			}
+			apis[key] = a
+		}
+		if a != nil {
+			row.APIName, row.Method, row.Path = a.Name, a.Frontend.Method, a.Frontend.Path
+		} else {
+			row.Gone = true
+		}
+		d.Bindings = append(d.Bindings, row)
+	}
+	p.Nav, p.D = "apps", &d
+	q.render(status, "app", p)
+}
+
+func (c *Console) appDetail(q *req) { c.appPage(q, &page{}, http.StatusOK) }
+
+// appUnbind removes one binding of the application; the form names the
+// binding's service and API, which the API's URL needs.
+func (c *Console) appUnbind(q *req) {
+	id, ok := q.id("id")
+	if !ok {
+		return
+	}
+	bid, ok := q.id("bid")
+	if !ok {
+		return
+	}
+	sid, aid := q.form("service_id"), q.form("api_id")
+	if !idPattern.MatchString(sid) || !idPattern.MatchString(aid) {
+		q.fail(http.StatusBadRequest, q.t("err.form"))
+		return
+	}
+	if e := q.call(http.MethodDelete, "/api/v1/services/"+esc(sid)+"/apis/"+esc(aid)+"/apps/"+esc(bid), nil, nil, nil); e != nil {
+		p := &page{}
+		p.refuse(e, nil)
+		c.appPage(q, p, e.Status)
+		return
+	}
+	q.flash("flash.appunbound")
+	q.redirect("/console/apps/" + id)
+}
+
 // --- certificates ---
 
 // certificates replace their chain and key together: the API takes both

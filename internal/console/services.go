@@ -242,13 +242,23 @@ func (c *Console) serviceAPIs(q *req) {
 // environmentsData is the environments and versions tab.
 type environmentsData struct {
 	serviceTab
-	Current  []config.EnvironmentState
-	Releases []config.Release
-	Pager    pager
-	Envs     []string
+	Current      []config.EnvironmentState
+	Releases     []config.Release
+	Pager        pager
+	History      []config.ReleaseEvent
+	HistoryPager pager
+	Envs         []string
 	// The publish form as typed.
 	PublishEnv, PublishNote string
+	// The refused switch-version or unpublish form, as typed: the row of
+	// RollbackVersion (or of UnpublishEnv) shows them again.
+	RollbackVersion, RollbackEnv, RollbackNote string
+	UnpublishEnv, UnpublishNote                string
 }
+
+// historyParam is the query parameter of the history's page on the
+// environments tab (?page= is the versions').
+const historyParam = "history_page"
 
 func (c *Console) environmentsPage(q *req, svc *config.Service, p *page, status int) {
 	d, ok := p.D.(*environmentsData)
@@ -268,8 +278,25 @@ func (c *Console) environmentsPage(q *req, svc *config.Service, p *page, status 
 		q.failAPI(e)
 		return
 	}
-	d.Current, d.Releases = cur.Items, rel.Items
-	d.Pager = newPager("/console/services/"+svc.ID+"/environments", pageNo, listLimit, rel.Total)
+	histNo, histOffset := q.pageParam(historyParam, listLimit)
+	var hist list[config.ReleaseEvent]
+	if e := q.get("/api/v1/services/"+esc(svc.ID)+"/history", pageQuery(listLimit, histOffset), &hist); e != nil {
+		q.failAPI(e)
+		return
+	}
+	d.Current, d.Releases, d.History = cur.Items, rel.Items, hist.Items
+	// Each list's page links keep the other list's page.
+	base := "/console/services/" + svc.ID + "/environments"
+	d.Pager = newPager(base, pageNo, listLimit, rel.Total)
+	if histNo > 1 {
+		d.Pager.Base += "?" + historyParam + "=" + strconv.Itoa(histNo)
+	}
+	d.Pager.Anchor, d.Pager.Label = "#versions-heading", "env.versions.pages"
+	d.HistoryPager = newPager(base, histNo, listLimit, hist.Total)
+	if pageNo > 1 {
+		d.HistoryPager.Base += "?page=" + strconv.Itoa(pageNo)
+	}
+	d.HistoryPager.Param, d.HistoryPager.Anchor, d.HistoryPager.Label = historyParam, "#history-heading", "history.pages"
 	p.Nav, p.D = "services", d
 	q.render(status, "service_environments", p)
 }
@@ -302,24 +329,39 @@ func (c *Console) servicePublish(q *req) {
 
 func envKey(env string) string { return "env." + env }
 
+// rowNoteField is the input of a note in one row of the tab
+// (rollback.v3.description, unpublish.test.description): the API's
+// "description" of that row's form.
+func rowNoteField(form, row string) string { return form + "." + row + ".description" }
+
+// refuseRow shows a refusal of a row's form, with an error about the note
+// under that row's note input.
+func (c *Console) refuseRow(q *req, svc *config.Service, d *environmentsData, e *apiError, noteField string) {
+	if e.Field == "description" {
+		e.Field = noteField
+	}
+	p := &page{D: d}
+	p.refuse(e, fieldSet(noteField))
+	c.environmentsPage(q, svc, p, e.Status)
+}
+
 func (c *Console) serviceRollback(q *req) {
 	svc, ok := q.service()
 	if !ok {
 		return
 	}
-	env, version := q.form("environment"), q.form("version")
+	env, version, note := q.form("environment"), q.form("version"), q.form("description")
+	d := &environmentsData{PublishEnv: "test", RollbackVersion: version, RollbackEnv: env, RollbackNote: note}
 	if !slices.Contains(config.Environments, env) {
-		p := &page{}
+		p := &page{D: d}
 		p.refuse(&apiError{Status: http.StatusBadRequest, Message: q.t("env.unknown")}, nil)
 		c.environmentsPage(q, svc, p, http.StatusBadRequest)
 		return
 	}
 	var st config.EnvironmentState
 	if e := q.call(http.MethodPost, "/api/v1/services/"+esc(svc.ID)+"/environments/"+esc(env)+"/rollback", nil,
-		map[string]any{"version": version}, &st); e != nil {
-		p := &page{}
-		p.refuse(e, nil)
-		c.environmentsPage(q, svc, p, e.Status)
+		map[string]any{"version": version, "description": note}, &st); e != nil {
+		c.refuseRow(q, svc, d, e, rowNoteField("rollback", version))
 		return
 	}
 	q.flash("flash.served", svc.Name, st.Version, q.t(envKey(st.Environment)))
@@ -331,15 +373,15 @@ func (c *Console) serviceUnpublish(q *req) {
 	if !ok {
 		return
 	}
-	env := q.form("environment")
+	env, note := q.form("environment"), q.form("description")
 	if !slices.Contains(config.Environments, env) {
 		q.fail(http.StatusNotFound, q.t("env.unknown"))
 		return
 	}
-	if e := q.call(http.MethodDelete, "/api/v1/services/"+esc(svc.ID)+"/environments/"+esc(env), nil, nil, nil); e != nil {
-		p := &page{}
-		p.refuse(e, nil)
-		c.environmentsPage(q, svc, p, e.Status)
+	d := &environmentsData{PublishEnv: "test", UnpublishEnv: env, UnpublishNote: note}
+	if e := q.call(http.MethodDelete, "/api/v1/services/"+esc(svc.ID)+"/environments/"+esc(env), nil,
+		map[string]any{"description": note}, nil); e != nil {
+		c.refuseRow(q, svc, d, e, rowNoteField("unpublish", env))
 		return
 	}
 	q.flash("flash.unpublished", svc.Name, q.t(envKey(env)))

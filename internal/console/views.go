@@ -134,6 +134,14 @@ func funcs(lang string) template.FuncMap {
 		"fid": fieldID,
 		// col names a column of an error's details: translated when the
 		// catalogue knows it, else the API's own key.
+		// tOr translates key, or shows fallback when the catalogue does not
+		// know it (a value a later API version adds).
+		"tOr": func(key, fallback string) string {
+			if _, ok := messages[key]; ok {
+				return translate(lang, key)
+			}
+			return fallback
+		},
 		"col": func(key string) string {
 			if _, ok := messages["col."+key]; ok {
 				return translate(lang, "col."+key)
@@ -193,13 +201,6 @@ func funcs(lang string) template.FuncMap {
 			return string(b)
 		},
 		"asset": func(name string) string { return "/console/static/" + name + "?v=" + staticVersion },
-		"pageURL": func(base string, n int) string {
-			sep := "?"
-			if strings.Contains(base, "?") {
-				sep = "&"
-			}
-			return base + sep + "page=" + strconv.Itoa(n)
-		},
 		"other": func() string {
 			if lang == "zh" {
 				return "en"

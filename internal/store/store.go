@@ -144,6 +144,9 @@ type Store interface {
 	BindApp(ctx context.Context, b *config.AppBinding) error
 	// AppBindings lists the applications bound to an API.
 	AppBindings(ctx context.Context, serviceID, apiID string) ([]config.AppBinding, error)
+	// ListAppBindings lists the APIs an application is bound to, oldest
+	// first (NotFoundError for an unknown app).
+	ListAppBindings(ctx context.Context, appID string, p Page) ([]config.AppBinding, int, error)
 	UnbindApp(ctx context.Context, serviceID, apiID, bindingID string) error
 
 	// CreateCertificate stores a validated certificate (id "cert-…";

@@ -158,6 +158,16 @@ func (s *Store) AppBindings(ctx context.Context, serviceID, apiID string) ([]con
 	return out, err
 }
 
+// ListAppBindings returns a page of an application's bindings, oldest
+// first.
+func (s *Store) ListAppBindings(ctx context.Context, appID string, p store.Page) ([]config.AppBinding, int, error) {
+	return listPage(ctx, s, listing[config.AppBinding]{op: "list app bindings", from: `FROM app_bindings WHERE app_id = ?`,
+		args: []any{appID}, check: func(ctx context.Context, tx Tx) error {
+			_, err := getApp(ctx, tx, appID)
+			return err
+		}}, p)
+}
+
 // UnbindApp deletes one binding of an API.
 func (s *Store) UnbindApp(ctx context.Context, serviceID, apiID, bindingID string) error {
 	return s.write(ctx, "unbind app", func(ctx context.Context, tx Tx) error {
