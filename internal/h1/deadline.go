@@ -33,15 +33,24 @@ type DeadlineConn struct {
 var ErrWatchFailed = errors.New("the watched peer is gone")
 
 // SetReadUntil sets the logical read deadline (zero: none).
-func (d *DeadlineConn) SetReadUntil(t time.Time) {
-	d.rUntil = t
-	d.armRead(time.Now())
-}
+func (d *DeadlineConn) SetReadUntil(t time.Time) { d.SetReadUntilAt(t, time.Now()) }
 
 // SetWriteUntil sets the logical write deadline (zero: none).
-func (d *DeadlineConn) SetWriteUntil(t time.Time) {
+func (d *DeadlineConn) SetWriteUntil(t time.Time) { d.SetWriteUntilAt(t, time.Now()) }
+
+// SetReadUntilAt is SetReadUntil for a caller that has just read the clock
+// (now), which saves reading it again. An older now only makes the socket's
+// deadline move less often: a timeout before t is re-armed as ever.
+func (d *DeadlineConn) SetReadUntilAt(t, now time.Time) {
+	d.rUntil = t
+	d.armRead(now)
+}
+
+// SetWriteUntilAt is SetWriteUntil with the caller's clock read, as
+// SetReadUntilAt.
+func (d *DeadlineConn) SetWriteUntilAt(t, now time.Time) {
 	d.wUntil = t
-	d.armWrite(time.Now())
+	d.armWrite(now)
 }
 
 // ReadUntil is the logical read deadline.
@@ -87,10 +96,11 @@ func stale(set, want, now time.Time) bool {
 	return want.Sub(set) > want.Sub(now)/4
 }
 
-// Read reads, re-arming a socket deadline that fired early.
+// Read reads, re-arming a socket deadline that fired early. The clock is
+// read only to slide the deadline or after a timeout.
 func (d *DeadlineConn) Read(p []byte) (int, error) {
-	now := time.Now()
 	if d.RSlide > 0 {
+		now := time.Now()
 		d.rUntil = now.Add(d.RSlide)
 		d.armRead(now)
 	}
@@ -99,7 +109,7 @@ func (d *DeadlineConn) Read(p []byte) (int, error) {
 		if err == nil || !isTimeoutErr(err) || d.rUntil.IsZero() {
 			return n, err
 		}
-		now = time.Now()
+		now := time.Now()
 		if !now.Before(d.rUntil) {
 			return n, err
 		}
@@ -114,10 +124,11 @@ func (d *DeadlineConn) Read(p []byte) (int, error) {
 	}
 }
 
-// Write writes, re-arming a socket deadline that fired early.
+// Write writes, re-arming a socket deadline that fired early; the clock
+// is read as in Read.
 func (d *DeadlineConn) Write(p []byte) (int, error) {
-	now := time.Now()
 	if d.WSlide > 0 {
+		now := time.Now()
 		d.wUntil = now.Add(d.WSlide)
 		d.armWrite(now)
 	}
@@ -128,7 +139,7 @@ func (d *DeadlineConn) Write(p []byte) (int, error) {
 		if err == nil || !isTimeoutErr(err) || d.wUntil.IsZero() {
 			return written, err
 		}
-		now = time.Now()
+		now := time.Now()
 		if !now.Before(d.wUntil) {
 			return written, err
 		}

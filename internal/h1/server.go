@@ -226,16 +226,19 @@ func (c *conn) waitRequest(first bool) error {
 	if s.ReadTimeout > 0 && s.ReadTimeout < step {
 		step = s.ReadTimeout
 	}
-	for {
+	for now := start; ; {
 		if step > 0 {
-			until := time.Now().Add(step)
+			until := now.Add(step)
 			if end := start.Add(idle); until.After(end) {
 				until = end
 			}
-			c.dc.SetReadUntil(until)
+			c.dc.SetReadUntilAt(until, now)
 		}
 		_, err := c.br.Peek(1)
-		if err == nil || !isTimeoutErr(err) || step <= 0 || time.Since(start) >= idle {
+		if err == nil || !isTimeoutErr(err) || step <= 0 {
+			return err
+		}
+		if now = time.Now(); now.Sub(start) >= idle {
 			return err
 		}
 	}
@@ -280,7 +283,8 @@ func (c *conn) serve() {
 			}
 		}
 		if s.ReadTimeout > 0 {
-			c.dc.SetReadUntil(time.Now().Add(s.ReadTimeout))
+			now := time.Now()
+			c.dc.SetReadUntilAt(now.Add(s.ReadTimeout), now)
 		}
 		first = false
 		x.reset()

@@ -69,9 +69,15 @@ func (s *Stats) ForAPI(service, env, api string) *APIStats {
 	return a
 }
 
-// Record counts one finished request.
+// Record counts one request that finished now.
 func (a *APIStats) Record(status int, latency time.Duration, in, out int64) {
-	m := a.now().Unix() / 60
+	a.RecordAt(a.now(), status, latency, in, out)
+}
+
+// RecordAt counts one request that finished at end: the caller's clock
+// read, which its other counters share.
+func (a *APIStats) RecordAt(end time.Time, status int, latency time.Duration, in, out int64) {
+	m := end.Unix() / 60
 	sl := &a.slots[m%StatsMinutes]
 	if sl.minute.Load() != m {
 		a.mu.Lock()
@@ -97,7 +103,9 @@ func (a *APIStats) Record(status int, latency time.Duration, in, out int64) {
 	}
 	us := latency.Microseconds()
 	sl.latencyUS.Add(us)
-	sl.in.Add(in)
+	if in != 0 { // most requests have no body
+		sl.in.Add(in)
+	}
 	sl.out.Add(out)
 	i, _ := slices.BinarySearch(statBuckets, us) // the first bucket >= us
 	sl.hist[i].Add(1)

@@ -77,11 +77,7 @@ func (l *AccessLog) writer() {
 					l.err = l.w.Flush()
 					return
 				}
-				_, _ = l.w.Write(bp.b)
-				if l.ring != nil {
-					bp.entry.Line = bp.b[:len(bp.b)-1]
-					l.ring.Add(bp.entry)
-				}
+				l.write(bp)
 				l.pool.Put(bp)
 				continue
 			default:
@@ -169,50 +165,19 @@ func (l *AccessLog) Close() error {
 	return l.err
 }
 
-// Log writes the line of one finished exchange.
-func (l *AccessLog) Log(hx *h1.Exchange, x *exchange) {
+// write is the writer's work for one line.
+func (l *AccessLog) write(bp *logLine) {
+	_, _ = l.w.Write(bp.b)
+	if l.ring != nil {
+		bp.entry.Line = bp.b[:len(bp.b)-1]
+		l.ring.Add(bp.entry)
+	}
+}
+
+// Log writes the line of one exchange, which finished at end.
+func (l *AccessLog) Log(hx *h1.Exchange, x *exchange, end time.Time) {
 	bp := l.pool.Get().(*logLine)
-	b := bp.b[:0]
-	now := time.Now()
-	b = append(b, `{"time":"`...)
-	b = appendTime(b, x.start)
-	b = append(b, `","request_id":"`...)
-	b = append(b, x.reqID...)
-	b = append(b, '"')
-	var svc, env, api string
-	if x.api != nil {
-		svc, env, api = x.api.ServiceID, x.api.Environment, x.api.ID
-	}
-	b = appendField(b, "service_id", svc)
-	b = appendField(b, "environment", env)
-	b = appendField(b, "api_id", api)
-	b = appendField(b, "host", b2s(x.host))
-	b = appendField(b, "method", b2s(hx.Req.Method))
-	b = appendField(b, "uri", b2s(hx.Req.Target))
-	scheme := "http"
-	if x.tls {
-		scheme = "https"
-	}
-	b = appendField(b, "scheme", scheme)
-	b = appendInt(b, "status", int64(hx.Status))
-	b = appendInt(b, "upstream_status", int64(x.upStatus))
-	b = appendField(b, "upstream_addr", x.upstreamAddr)
-	var ipBuf [64]byte
-	if x.clientIP.IsValid() {
-		b = appendField(b, "client_ip", b2s(x.clientIP.AppendTo(ipBuf[:0])))
-	} else {
-		b = appendField(b, "client_ip", b2s(appendClientIP(ipBuf[:0], hx.RemoteAddr())))
-	}
-	b = appendInt(b, "request_length", hx.Body.N())
-	b = appendInt(b, "response_length", hx.Written)
-	b = appendSeconds(b, "request_time", now.Sub(x.start))
-	b = appendSeconds(b, "upstream_connect_time", x.connectTime)
-	b = appendSeconds(b, "upstream_header_time", x.headerTime)
-	b = appendSeconds(b, "upstream_response_time", x.responseTime)
-	b = appendField(b, "app_id", x.appID)
-	b = appendField(b, "error", x.errMsg)
-	b = append(b, "}\n"...)
-	bp.b = b
+	bp.b = appendLine(bp.b[:0], hx, x, end)
 	if l.ring != nil {
 		var svc, env, api string
 		if x.api != nil {
@@ -223,6 +188,54 @@ func (l *AccessLog) Log(hx *h1.Exchange, x *exchange) {
 		bp.entry = observe.LogEntry{Time: x.start, Service: svc, Env: env, API: api, Status: hx.Status}
 	}
 	l.send(bp)
+}
+
+// appendLine appends the JSON line of an exchange that ended at now. Each
+// key is written with its punctuation as one constant: a line is built for
+// every request.
+func appendLine(b []byte, hx *h1.Exchange, x *exchange, now time.Time) []byte {
+	b = append(b, `{"time":"`...)
+	b = appendTime(b, x.start)
+	b = append(b, `","request_id":"`...)
+	b = append(b, x.reqID...) // validated: no characters that need escaping
+	var svc, env, api string
+	if x.api != nil {
+		svc, env, api = x.api.ServiceID, x.api.Environment, x.api.ID
+	}
+	b = appendField(b, `","service_id":`, svc)
+	b = appendField(b, `,"environment":`, env)
+	b = appendField(b, `,"api_id":`, api)
+	b = appendField(b, `,"host":`, b2s(x.host))
+	b = appendField(b, `,"method":`, b2s(hx.Req.Method))
+	b = appendField(b, `,"uri":`, b2s(hx.Req.Target))
+	if x.tls {
+		b = append(b, `,"scheme":"https"`...)
+	} else {
+		b = append(b, `,"scheme":"http"`...)
+	}
+	b = appendInt(b, `,"status":`, int64(hx.Status))
+	b = appendInt(b, `,"upstream_status":`, int64(x.upStatus))
+	b = appendField(b, `,"upstream_addr":`, x.upstreamAddr)
+	if x.clientIP.IsValid() && x.clientIP.Zone() == "" {
+		b = append(b, `,"client_ip":"`...)
+		b = x.clientIP.AppendTo(b) // digits, dots, colons and hex only
+		b = append(b, '"')
+	} else if x.clientIP.IsValid() {
+		var ipBuf [64]byte
+		b = appendField(b, `,"client_ip":`, b2s(x.clientIP.AppendTo(ipBuf[:0])))
+	} else {
+		var ipBuf [64]byte
+		b = appendField(b, `,"client_ip":`, b2s(appendClientIP(ipBuf[:0], hx.RemoteAddr())))
+	}
+	b = appendInt(b, `,"request_length":`, hx.Body.N())
+	b = appendInt(b, `,"response_length":`, hx.Written)
+	b = appendSeconds(b, `,"request_time":`, now.Sub(x.start))
+	b = appendSeconds(b, `,"upstream_connect_time":`, x.connectTime)
+	b = appendSeconds(b, `,"upstream_header_time":`, x.headerTime)
+	b = appendSeconds(b, `,"upstream_response_time":`, x.responseTime)
+	b = appendField(b, `,"app_id":`, x.appID)
+	b = appendField(b, `,"error":`, x.errMsg)
+	return append(b, "}\n"...)
 }
 
 // send queues a line for the writer without ever waiting for it: a full
@@ -240,26 +253,20 @@ func (l *AccessLog) send(bp *logLine) {
 	}
 }
 
-func appendField(b []byte, k, v string) []byte {
-	b = append(b, `,"`...)
-	b = append(b, k...)
-	b = append(b, `":`...)
-	return appendJSONString(b, v)
+// appendField appends key (with its quotes, colon and leading comma) and v
+// as a JSON string.
+func appendField(b []byte, key, v string) []byte {
+	return appendJSONString(append(b, key...), v)
 }
 
-func appendInt(b []byte, k string, v int64) []byte {
-	b = append(b, `,"`...)
-	b = append(b, k...)
-	b = append(b, `":`...)
-	return strconv.AppendInt(b, v, 10)
+func appendInt(b []byte, key string, v int64) []byte {
+	return strconv.AppendInt(append(b, key...), v, 10)
 }
 
 // appendSeconds writes d in seconds with millisecond precision, as
 // integers: strconv's float formatting is a measurable part of a log line.
-func appendSeconds(b []byte, k string, d time.Duration) []byte {
-	b = append(b, `,"`...)
-	b = append(b, k...)
-	b = append(b, `":`...)
+func appendSeconds(b []byte, key string, d time.Duration) []byte {
+	b = append(b, key...)
 	if d < 0 {
 		d = 0
 	}
@@ -269,9 +276,10 @@ func appendSeconds(b []byte, k string, d time.Duration) []byte {
 	return append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
 }
 
-// appendTime writes t in UTC as RFC 3339 with microseconds. The part up to
-// the second is formatted once a second and reused: time formatting is the
-// costliest field of a line.
+// appendTime writes t in UTC as RFC 3339 with milliseconds, the form of
+// every timestamp the gateway writes. The part up to the second is
+// formatted once a second and reused: time formatting is the costliest
+// field of a line.
 func appendTime(b []byte, t time.Time) []byte {
 	t = t.UTC()
 	sec := t.Unix()
@@ -281,12 +289,8 @@ func appendTime(b []byte, t time.Time) []byte {
 		timeCache.Store(c)
 	}
 	b = append(b, c.text...)
-	us := t.Nanosecond() / 1000
-	b = append(b, '.')
-	for div := 100000; div > 0; div /= 10 {
-		b = append(b, byte('0'+us/div%10))
-	}
-	return append(b, 'Z')
+	ms := t.Nanosecond() / int(time.Millisecond)
+	return append(b, '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
 }
 
 type cachedSecond struct {

@@ -134,15 +134,18 @@ func TestLogTimeAndSeconds(t *testing.T) {
 	} {
 		got := string(appendTime(nil, tm))
 		back, err := time.Parse(time.RFC3339Nano, got)
-		if err != nil || !back.Equal(tm.Truncate(time.Microsecond)) || !strings.HasSuffix(got, "Z") {
+		if err != nil || !back.Equal(tm.Truncate(time.Millisecond)) || got != tm.UTC().Format("2006-01-02T15:04:05.000Z") {
 			t.Errorf("appendTime(%v) = %q (%v)", tm, got, err)
 		}
+	}
+	if got := string(appendTime(nil, time.Date(2026, 11, 30, 15, 4, 5, 120_999_999, time.UTC))); got != "2026-11-30T15:04:05.120Z" {
+		t.Errorf("appendTime = %q, want exactly three fraction digits, truncated", got)
 	}
 	for d, want := range map[time.Duration]string{
 		0: "0.000", 1500 * time.Microsecond: "0.002", 999 * time.Millisecond: "0.999",
 		61*time.Second + 5*time.Millisecond: "61.005", -time.Second: "0.000",
 	} {
-		if got := string(appendSeconds(nil, "k", d)); got != `,"k":`+want {
+		if got := string(appendSeconds(nil, `,"k":`, d)); got != `,"k":`+want {
 			t.Errorf("appendSeconds(%v) = %s, want %s", d, got, want)
 		}
 	}
@@ -181,5 +184,35 @@ func TestAccessLogNeverBlocksRequests(t *testing.T) {
 	close(w.release)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAppendJSONString holds the run-copying escaper to the byte-by-byte
+// rule it replaced, on every byte value and on mixed strings.
+func TestAppendJSONString(t *testing.T) {
+	ref := func(s string) string {
+		dst := []byte{'"'}
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c < 0x20:
+				const hex = "0123456789abcdef"
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+		}
+		return string(append(dst, '"'))
+	}
+	cases := []string{"", "plain", `a"b\c`, "\x00\x1f\x7f\xff", "end\n", "\"", "ünïcode", "x\ty\rz"}
+	for c := range 256 {
+		cases = append(cases, string([]byte{byte(c)}), "ab"+string([]byte{byte(c)})+"cd")
+	}
+	for _, s := range cases {
+		if got, want := string(appendJSONString([]byte("k:"), s)), "k:"+ref(s); got != want {
+			t.Errorf("appendJSONString(%q) = %s, want %s", s, got, want)
+		}
 	}
 }

@@ -182,7 +182,9 @@ func (p *Proxy) keyAuth(hx *h1.Exchange, st *reqState, s *snapshot.Snapshot, pol
 	if kp == nil {
 		return p.unauthorized(hx, x, "authorization: unknown key id")
 	}
-	if err := hmacauth.CheckKey(h, &st.hreq, kp.Secret, time.Now()); err != nil {
+	// The request's start is the time its date is checked against: a
+	// clock read saved, microseconds apart.
+	if err := hmacauth.CheckKey(h, &st.hreq, kp.Secret, x.start); err != nil {
 		return p.unauthorized(hx, x, err.Error())
 	}
 	plan := pol.Plan

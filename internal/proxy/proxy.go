@@ -212,27 +212,38 @@ func (p *Proxy) ServeH1(hx *h1.Exchange) {
 		}
 		st.span.End(b2s(hx.Req.Method), name, svc, env, id, x.upstreamAddr, hx.Status, x.retries)
 	}
-	if p.metrics != nil {
-		p.observe(hx, x)
-	}
-	if x.api != nil && x.api.Stats != nil {
-		x.api.Stats.Record(hx.Status, time.Since(x.start), hx.Body.N(), hx.Written)
-	}
-	if p.acc != nil {
-		p.acc.Log(hx, x)
-	}
+	p.account(hx, x)
 	*x = exchange{}
 	st.hx, st.hreq.hx = nil, nil
 	statePool.Put(st)
 }
 
-// observe counts a finished request in the metrics.
-func (p *Proxy) observe(hx *h1.Exchange, x *exchange) {
+// account counts a finished request in the metrics and the statistics and
+// logs it. One clock read serves all three.
+func (p *Proxy) account(hx *h1.Exchange, x *exchange) {
+	stats := x.api != nil && x.api.Stats != nil
+	if p.metrics == nil && !stats && p.acc == nil {
+		return
+	}
+	end := time.Now()
+	if p.metrics != nil {
+		p.observe(hx, x, end)
+	}
+	if stats {
+		x.api.Stats.RecordAt(end, hx.Status, end.Sub(x.start), hx.Body.N(), hx.Written)
+	}
+	if p.acc != nil {
+		p.acc.Log(hx, x, end)
+	}
+}
+
+// observe counts a request that finished at end in the metrics.
+func (p *Proxy) observe(hx *h1.Exchange, x *exchange, end time.Time) {
 	m := p.metrics.Unrouted()
 	if x.api != nil && x.api.Metrics != nil {
 		m = x.api.Metrics
 	}
-	m.Observe(hx.Status, time.Since(x.start), x.headerTime, hx.Body.N(), hx.Written, x.retries)
+	m.Observe(hx.Status, end.Sub(x.start), x.headerTime, hx.Body.N(), hx.Written, x.retries)
 	if x.reject != "" {
 		p.metrics.Reject(x.reject)
 	}
@@ -293,12 +304,13 @@ func (p *Proxy) redirectHTTPS(hx *h1.Exchange, x *exchange) {
 func (p *Proxy) RejectH1(hx *h1.Exchange, err *h1.Error) {
 	x := exchange{start: time.Now(), reqID: p.ids.append(nil), errMsg: err.Msg}
 	p.fail(hx, &x, err.Status, err.Msg)
+	end := time.Now()
 	if p.metrics != nil {
 		x.reject = observe.RejectRequest
-		p.observe(hx, &x)
+		p.observe(hx, &x, end)
 	}
 	if p.acc != nil {
-		p.acc.Log(hx, &x)
+		p.acc.Log(hx, &x, end)
 	}
 }
 
@@ -434,6 +446,11 @@ func (p *Proxy) forward(hx *h1.Exchange, st *reqState, api *snapshot.API) {
 	}
 	ureq.Deadline = x.start.Add(api.Timeout)
 	now := x.start
+	if hx.Body.Empty() {
+		// Nothing was read since the start: its clock read is recent
+		// enough to arm the node connection's deadlines with.
+		ureq.Now = now
+	}
 	for try := 0; try < tries; try++ {
 		node := api.URL
 		if ch != nil {
@@ -490,6 +507,7 @@ func (p *Proxy) forward(hx *h1.Exchange, st *reqState, api *snapshot.API) {
 			return
 		}
 		now = time.Now()
+		ureq.Now = now
 		if ch != nil {
 			kind := health.TCP
 			if ue.Timeout() {
@@ -909,20 +927,26 @@ func (p *Proxy) fail(hx *h1.Exchange, x *exchange, status int, msg string, extra
 	_ = hx.Finish(nil)
 }
 
+// appendJSONString appends s quoted, escaping '"', '\\' and control bytes;
+// the runs between them are copied whole (most values have none).
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	from := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[from:i]...)
+		from = i + 1
+		if c < 0x20 {
 			const hex = "0123456789abcdef"
 			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			dst = append(dst, c)
+		} else {
+			dst = append(dst, '\\', c)
 		}
 	}
+	dst = append(dst, s[from:]...)
 	return append(dst, '"')
 }
 

@@ -27,6 +27,9 @@ type Request struct {
 	// Deadline bounds connecting and sending a request that has no
 	// streamed body, and the wait for the response head.
 	Deadline time.Time
+	// Now is a recent clock read of the caller's, used in place of one
+	// when the exchange arms its deadlines (zero: the clock is read).
+	Now time.Time
 	// Timeout is the API timeout: when a streamed body was sent, the wait
 	// for the response head is counted from its end; it also bounds the
 	// silence between two reads of the response body, or two writes of the
@@ -78,19 +81,15 @@ var errUnsolicited101 = errors.New("the node switched protocols without being as
 
 // Do sends req to a node of c and reads the answer's head into resp.
 func (c *Client) Do(req *Request, resp *Response) error {
-	start := time.Now()
-	cn, reused, err := c.get(req.Deadline)
+	cn, connect, err := c.get(req.Deadline)
 	if err != nil {
 		if IsDialError(err) && isTimeout(err) {
 			return &Error{Op: "connect", Status: 504, Err: err}
 		}
 		return &Error{Op: "connect", Status: 502, Err: err}
 	}
-	if !reused {
-		resp.ConnectTime = time.Since(start)
-	} else {
-		resp.ConnectTime = 0
-	}
+	reused := connect < 0
+	resp.ConnectTime = max(connect, 0)
 	if e := cn.send(req); e != nil {
 		cn.Close()
 		if reused && req.Body == nil && !e.Timeout() && e.Op == "send" {
@@ -114,13 +113,20 @@ func (c *Client) Do(req *Request, resp *Response) error {
 	return nil
 }
 
+func (r *Request) now() time.Time {
+	if r.Now.IsZero() {
+		return time.Now()
+	}
+	return r.Now
+}
+
 func clientGone(err error) bool {
 	return errors.Is(err, ErrClientGone) || errors.Is(err, h1.ErrWatchFailed)
 }
 
 func (cn *Conn) send(req *Request) *Error {
 	cn.dc.Watch = req.ClientAlive
-	cn.dc.SetWriteUntil(req.Deadline)
+	cn.dc.SetWriteUntilAt(req.Deadline, req.now())
 	if _, err := cn.bw.Write(req.Head); err != nil {
 		return sendErr(err)
 	}
@@ -181,7 +187,7 @@ func (cn *Conn) receive(req *Request, resp *Response) *Error {
 			deadline = d
 		}
 	}
-	cn.dc.SetReadUntil(deadline)
+	cn.dc.SetReadUntilAt(deadline, req.now())
 	for interim := 0; ; interim++ {
 		if err := resp.Response.Read(cn.br, req.HEAD); err != nil {
 			return recvErr(err)

@@ -159,8 +159,9 @@ type Client struct {
 // ErrNoFreeConns: the node already has MaxConnsPerNode connections open.
 var ErrNoFreeConns = errors.New("no free connection to the node: the pool is full")
 
-// get returns a pooled connection that is still sound, or dials one.
-func (c *Client) get(deadline time.Time) (*Conn, bool, error) {
+// get returns a pooled connection that is still sound, with a connect
+// time of -1, or dials one and says how long connecting took.
+func (c *Client) get(deadline time.Time) (*Conn, time.Duration, error) {
 	c.mu.Lock()
 	for n := len(c.idle); n > 0; n = len(c.idle) {
 		cn := c.idle[n-1]
@@ -168,25 +169,26 @@ func (c *Client) get(deadline time.Time) (*Conn, bool, error) {
 		c.idle = c.idle[:n-1]
 		c.mu.Unlock()
 		if cn.sound() {
-			return cn, true, nil
+			return cn, -1, nil
 		}
 		cn.Close()
 		c.mu.Lock()
 	}
 	if c.open >= MaxConnsPerNode {
 		c.mu.Unlock()
-		return nil, false, ErrNoFreeConns
+		return nil, 0, ErrNoFreeConns
 	}
 	c.open++
 	c.mu.Unlock()
-	cn, err := c.dial(deadline)
+	start := time.Now()
+	cn, err := c.dial(start, deadline)
 	if err != nil {
 		c.mu.Lock()
 		c.open--
 		c.mu.Unlock()
-		return nil, false, err
+		return nil, 0, err
 	}
-	return cn, false, nil
+	return cn, time.Since(start), nil
 }
 
 // put gives a connection whose last exchange ended cleanly back to the pool.
@@ -254,8 +256,8 @@ func IsDialError(err error) bool {
 	return errors.As(err, &de)
 }
 
-func (c *Client) dial(deadline time.Time) (*Conn, error) {
-	if d := time.Now().Add(DialTimeout); deadline.IsZero() || d.Before(deadline) {
+func (c *Client) dial(now, deadline time.Time) (*Conn, error) {
+	if d := now.Add(DialTimeout); deadline.IsZero() || d.Before(deadline) {
 		deadline = d
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)

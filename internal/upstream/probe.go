@@ -12,7 +12,7 @@ func (c *Client) Probe(head []byte, deadline time.Time) (int, error) {
 	c.mu.Lock()
 	c.open++
 	c.mu.Unlock()
-	cn, err := c.dial(deadline)
+	cn, err := c.dial(time.Now(), deadline)
 	if err != nil {
 		c.mu.Lock()
 		c.open--
