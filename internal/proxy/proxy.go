@@ -431,6 +431,7 @@ func (p *Proxy) forward(hx *h1.Exchange, st *reqState, api *snapshot.API) {
 		}
 	}
 	idempotent := isIdempotent(req.Method)
+	ureq.Idempotent = idempotent
 	var (
 		ch      = api.Channel
 		tries   = 1

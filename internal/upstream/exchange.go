@@ -24,6 +24,11 @@ type Request struct {
 	HEAD bool
 	// Upgrade: a 101 answer is expected and allowed.
 	Upgrade bool
+	// Idempotent: the method may be repeated (RFC 9110, 9.2.2). A request
+	// a node read and then dropped with its pooled connection, without a
+	// byte of answer, is sent again on a fresh connection only when it is:
+	// the node may have acted on it.
+	Idempotent bool
 	// Deadline bounds connecting and sending a request that has no
 	// streamed body, and the wait for the response head.
 	Deadline time.Time
@@ -101,7 +106,7 @@ func (c *Client) Do(req *Request, resp *Response) error {
 	}
 	if e := cn.receive(req, resp); e != nil {
 		cn.Close()
-		if reused && !e.Timeout() && errors.Is(e.Err, h1.ErrIncomplete) && req.Body == nil {
+		if reused && req.Idempotent && !e.Timeout() && errors.Is(e.Err, h1.ErrIncomplete) && req.Body == nil {
 			// Closed by the node before any byte of an answer: the
 			// request was most likely dropped with an idle connection.
 			return c.Do(req, resp)

@@ -3,6 +3,7 @@ package upstream
 import (
 	"bufio"
 	"encoding/pem"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -247,5 +248,72 @@ func TestBrokenChunkedAnswerIsAnError(t *testing.T) {
 	}
 	if c.Idle() != 0 {
 		t.Fatal("the connection of a broken answer must not be pooled")
+	}
+}
+
+// A node that reads a request on a pooled connection and closes it without
+// a byte of answer may have acted on it: only an idempotent request is sent
+// again, on a fresh connection; any other fails, and the node saw it once.
+func TestDroppedRequestRetriedOnlyWhenIdempotent(t *testing.T) {
+	for _, tc := range []struct {
+		method     string
+		idempotent bool
+	}{{"GET", true}, {"DELETE", true}, {"POST", false}, {"PATCH", false}} {
+		t.Run(tc.method, func(t *testing.T) {
+			var seen atomic.Int32 // requests of tc.method read by the node
+			addr, conns := rawNode(t, func(c net.Conn, br *bufio.Reader) {
+				first := true
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					if req.Method == tc.method {
+						seen.Add(1)
+						if !first {
+							return // read, then dropped with the connection
+						}
+					}
+					first = false
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			})
+			p := NewPool()
+			defer p.Close()
+			c, _ := p.Client(Target{Addr: addr})
+			if status, _, err := get(t, c); err != nil || status != 200 {
+				t.Fatalf("warm-up: %d %v", status, err)
+			}
+			req := &Request{
+				Head:       []byte(tc.method + " / HTTP/1.1\r\nHost: node\r\n\r\n"),
+				Idempotent: tc.idempotent,
+				Deadline:   time.Now().Add(5 * time.Second),
+				Timeout:    5 * time.Second,
+				Buf:        make([]byte, 4096),
+			}
+			var resp Response
+			err := c.Do(req, &resp)
+			if tc.idempotent {
+				if err != nil || resp.Status != 200 {
+					t.Fatalf("an idempotent request dropped with a pooled connection: %v, want it sent again", err)
+				}
+				resp.Release()
+				want := int32(2)
+				if tc.method == "GET" {
+					want++ // the warm-up
+				}
+				if seen.Load() != want || conns.Load() != 2 {
+					t.Fatalf("node saw %d %ss over %d connections, want %d over 2", seen.Load(), tc.method, conns.Load(), want)
+				}
+				return
+			}
+			var ue *Error
+			if !errors.As(err, &ue) || !ue.Reached || ue.Status != 502 {
+				t.Fatalf("a %s dropped after the node read it: %v, want a 502 that says it reached the node", tc.method, err)
+			}
+			if seen.Load() != 1 {
+				t.Fatalf("node saw %d copies of the %s, want exactly 1", seen.Load(), tc.method)
+			}
+		})
 	}
 }
