@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/portico-gw/portico/internal/config"
 )
@@ -378,6 +380,8 @@ func TestDuplicateKeysOnEveryEndpoint(t *testing.T) {
 			`{"environment":"prepub","environment":"release"}`, "environment"},
 		{"POST", "/api/v1/services/" + sid + "/environments/test/rollback",
 			`{"version":"` + v2 + `","version":"` + v1 + `"}`, "version"},
+		{"DELETE", "/api/v1/services/" + sid + "/environments/test",
+			`{"description":"done","description":"not done"}`, "description"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
@@ -406,4 +410,27 @@ func TestDuplicateKeysOnEveryEndpoint(t *testing.T) {
 	if len(envs) != 1 || envs[0].(map[string]any)["version"] != v2 {
 		t.Errorf("environments changed: %v", envs)
 	}
+}
+
+// FuzzParseUnpublish: the optional body of an unpublish is none at all or
+// an object with a note; anything else is a 400, never a panic, and a note
+// that is accepted is what the history keeps.
+func FuzzParseUnpublish(f *testing.F) {
+	for _, s := range []string{``, ` `, `{}`, `{"description":"done"}`, `{"description":1}`,
+		`{"description":"a","description":"b"}`, `{"note":"x"}`, `null`, `[]`, `{"description":"\u00e9"} x`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		body, err := parseUnpublish(data)
+		if err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) || ae.status != http.StatusBadRequest {
+				t.Fatalf("%q: %v, want a 400", data, err)
+			}
+			return
+		}
+		if !utf8.ValidString(body.Description) || utf8.RuneCountInString(body.Description) > 200 {
+			t.Fatalf("%q: accepted a note the history must not keep: %q", data, body.Description)
+		}
+	})
 }
