@@ -130,9 +130,10 @@ func svcID(t *testing.T, loc string) string {
 
 // TestBrowser walks the console in headless Chromium: sign in with the
 // keyboard, a channel with three nodes, a service, an API on the channel
-// through the wizard, a publish, the channel's associated APIs, a refused
-// delete, an edit of the API's backend, port 70000 refused next to its
-// field, Chinese, sign-out.
+// through the wizard, a publish, a promotion and an unpublish with their
+// history, the channel's associated APIs, a refused delete, an edit of the
+// API's authentication and backend, an application bound to the API,
+// port 70000 refused next to its field, Chinese, sign-out.
 func TestBrowser(t *testing.T) {
 	exe := chromiumPath()
 	if _, err := os.Stat(exe); err != nil {
@@ -234,6 +235,22 @@ func TestBrowser(t *testing.T) {
 	u.contains("main", "Published shop as v1 to release")
 	u.contains("#environments", "release", "v1")
 	u.contains("#history", "Publish", "release", "none → v1", "first release")
+
+	// Publish to test, promote that version to release, unpublish test.
+	u.set("#f-environment", "test")
+	u.click("#publish")
+	u.contains("main", "Published shop as v2 to test")
+	u.set("#rb-v2", "release")
+	u.set("#f-rollback-v2-description", "checked in test")
+	u.click("#serve-v2")
+	u.contains("main", "shop now serves v2 in release")
+	u.set("#f-unpublish-test-description", "test environment reset")
+	u.click("#unpublish-test")
+	u.contains("main", "shop no longer serves in test")
+	u.contains("#environments", "release", "v2")
+	u.contains("#history", "Unpublish", "v2 → none", "test environment reset",
+		"Promote", "v1 → v2", "checked in test")
+	u.screenshot("environments")
 	u.click("#tab-apis")
 	svc := svcID(t, u.location())
 	u.screenshot("service")
@@ -256,6 +273,13 @@ func TestBrowser(t *testing.T) {
 		u.contains("#totals", "40 requests")
 		u.screenshot("monitoring")
 	}
+	if u.shot {
+		// The edit form with a custom-domain row, not saved.
+		u.open("/console/services/" + svc + "/edit")
+		u.click("#add-domain")
+		u.set("#f-domains-0-host", "shop.example.com")
+		u.screenshot("service-edit")
+	}
 
 	// The channel lists the API; deleting it is refused with what holds it.
 	u.open("/console/channels/" + ch)
@@ -267,13 +291,23 @@ func TestBrowser(t *testing.T) {
 	}
 	u.contains("#refusal", "is used by 2 API binding(s)", "shop", "orders", "release")
 
-	// Edit the API with the wizard: its backend becomes a mock answer.
+	// An application, for the API's bindings.
+	u.open("/console/apps/new")
+	u.set("#f-name", "mobile_app")
+	u.set("#f-description", "the shop's phone app")
+	u.click("#save-app")
+	u.contains("main", "mobile_app")
+
+	// Edit the API with the wizard: it checks application signatures and
+	// its backend becomes a mock answer.
 	u.open("/console/services/" + svc)
 	u.click(`#apis a[href$="/edit"]`)
 	u.contains("h1", "Edit API")
 	if v := u.eval(`document.getElementById("f-frontend-path").value`); v != "/orders/{id}" {
 		t.Fatalf("the edit form shows path %q", v)
 	}
+	u.set("#f-auth-type", "app")
+	u.screenshot("api-edit")
 	u.click("#wizard-next")
 	u.do("choose a mock answer", chromedp.Click(chromedp.CSS("#backend-type-mock")))
 	u.set("#f-backend-mock-body", "pong")
@@ -281,7 +315,18 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("saving the API landed on %d", st)
 	}
 	u.contains("main", "Saved API orders")
-	u.contains("#api-fields", "Mock answer (200)")
+	u.contains("#api-fields", "Mock answer (200)", "application signature")
+
+	// The application is bound to the API in release, and its page lists
+	// the API.
+	u.set("#f-environment", "release")
+	u.click("#bind-app-submit")
+	u.contains("main", "Application bound.")
+	u.contains("#api-apps", "mobile_app", "release")
+	u.screenshot("api")
+	u.click(`#api-apps a[href^="/console/apps/"]`)
+	u.contains("#app-apis", "orders", "GET /orders/{id}", "shop", "release")
+	u.screenshot("app")
 
 	// Port 70000: the API's refusal is shown next to that input.
 	u.open("/console/channels/new")
