@@ -15,7 +15,7 @@ var (
 	rowRe  = regexp.MustCompile(`(?s)<tr>(.*?)</tr>`)
 	cellRe = regexp.MustCompile(`(?s)<td[^>]*>(.*?)</td>`)
 	tagRe  = regexp.MustCompile(`<[^>]+>`)
-	timeRe = regexp.MustCompile(`^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$`)
+	timeRe = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`)
 )
 
 // tableRows is the text of the body rows of the table with id, as a

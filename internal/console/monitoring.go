@@ -215,7 +215,7 @@ func logRowOf(m map[string]any) logRow {
 		Method: s("method"), URI: s("uri"), Status: s("status"), Upstream: s("upstream_addr"),
 		Error: s("error"), ClientIP: s("client_ip")}
 	if t, err := time.Parse(time.RFC3339Nano, r.Time); err == nil {
-		r.Time = t.UTC().Format("2006-01-02 15:04:05.000")
+		r.Time = config.FormatTime(t) // the form a search's from and to take
 	}
 	if d, err := strconv.ParseFloat(s("request_time"), 64); err == nil {
 		r.Duration = strconv.FormatFloat(d*1000, 'f', 0, 64) + " ms"

@@ -169,12 +169,12 @@ func funcs(lang string) template.FuncMap {
 				if t.IsZero() {
 					return ""
 				}
-				return t.UTC().Format("2006-01-02 15:04:05 UTC")
+				return config.FormatTime(t)
 			case *time.Time:
 				if t == nil || t.IsZero() {
 					return ""
 				}
-				return t.UTC().Format("2006-01-02 15:04:05 UTC")
+				return config.FormatTime(*t)
 			}
 			return ""
 		},
