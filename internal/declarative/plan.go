@@ -62,8 +62,11 @@ type Change struct {
 	// "- plugin old_one", "publish service shop to release".
 	Text string `json:"text"`
 
-	apply func(ctx context.Context, s store.Store, st *applyState) error
+	apply applyFunc
 }
+
+// applyFunc makes a change through the store.
+type applyFunc func(ctx context.Context, s store.Store, st *applyState) error
 
 func (c Change) String() string { return c.Text }
 
@@ -273,6 +276,40 @@ func (p *planner) keep(format string, args ...any) {
 	p.kept = append(p.kept, fmt.Sprintf(format, args...))
 }
 
+// update records the id of an object that the document names and the
+// gateway has, for Apply, and returns the update that makes it match the
+// document: old is the gateway's object in the document's form, want the
+// document's. It returns false when they are the same.
+func (p *planner) update(kind, name, id string, old, want any, apply applyFunc) (Change, bool) {
+	p.ids[refKey(kind, name)] = id
+	if equalJSON(old, want) {
+		return Change{}, false
+	}
+	return Change{Op: OpUpdate, Kind: kind, Name: name, Diff: diff(old, want), apply: apply}, true
+}
+
+// keepOrDelete plans an object of the gateway that the document does not
+// name: without Prune it is kept, and Kept says so; with Prune del deletes
+// it in phase. why says why the document does not name it, when that is
+// more than its absence. It reports whether the object is deleted, for
+// the caller to add what must go first (its bindings, its publishes).
+func (p *planner) keepOrDelete(phase int, kind, name, why string, del func(ctx context.Context, s store.Store) error) bool {
+	if !p.opts.Prune {
+		if why == "" {
+			why = "not in the document"
+		}
+		p.keep("%s %s (%s)", kind, name, why)
+		return false
+	}
+	c := Change{Op: OpDelete, Kind: kind, Name: name,
+		apply: func(ctx context.Context, s store.Store, _ *applyState) error { return del(ctx, s) }}
+	if why != "" {
+		c.Text = fmt.Sprintf("- %s %s (%s)", kind, name, why)
+	}
+	p.add(phase, c)
+	return true
+}
+
 // changeText is the one-line form of a change.
 func changeText(c Change) string {
 	subject := c.Kind + " " + c.Name
@@ -339,39 +376,26 @@ func (p *planner) channels() {
 				}})
 			continue
 		}
-		p.ids[refKey("channel", c.Name)] = gc.ID
-		old := gatewayChannel(gc)
-		if equalJSON(old, c) {
-			continue
+		updateChannel := func(ctx context.Context, s store.Store, _ *applyState) error {
+			cc := cfgChannel(c)
+			cc.ID = gc.ID
+			if err := config.ValidateChannel(&cc); err != nil {
+				return err
+			}
+			return s.UpdateChannel(ctx, &cc)
 		}
-		p.add(phBase, Change{Op: OpUpdate, Kind: "channel", Name: c.Name, Diff: diff(old, c),
-			apply: func(ctx context.Context, s store.Store, st *applyState) error {
-				cc := cfgChannel(c)
-				cc.ID = gc.ID
-				if err := config.ValidateChannel(&cc); err != nil {
-					return err
-				}
-				return s.UpdateChannel(ctx, &cc)
-			}})
+		if u, ok := p.update("channel", c.Name, gc.ID, gatewayChannel(gc), c, updateChannel); ok {
+			p.add(phBase, u)
+		}
 	}
 	for _, gc := range p.g.channels {
-		if gc.Name != "" && inDoc[gc.Name] {
-			continue
+		del := func(ctx context.Context, s store.Store) error { return s.DeleteChannel(ctx, gc.ID) }
+		switch {
+		case gc.Name == "":
+			p.keepOrDelete(phDeleteBase, "channel", gc.ID, "unnamed: a document cannot name it", del)
+		case !inDoc[gc.Name]:
+			p.keepOrDelete(phDeleteBase, "channel", gc.Name, "", del)
 		}
-		name, note := gc.Name, ""
-		if name == "" {
-			name, note = gc.ID, " (unnamed: a document cannot name it)"
-		}
-		if !p.opts.Prune {
-			if note == "" {
-				note = " (not in the document)"
-			}
-			p.keep("channel %s%s", name, note)
-			continue
-		}
-		id := gc.ID
-		p.add(phDeleteBase, Change{Op: OpDelete, Kind: "channel", Name: name, Text: "- channel " + name + note,
-			apply: func(ctx context.Context, s store.Store, _ *applyState) error { return s.DeleteChannel(ctx, id) }})
 	}
 }
 
@@ -384,7 +408,7 @@ func (p *planner) certificates() {
 	for _, c := range p.doc.Certificates {
 		inDoc[c.Name] = true
 		gc, exists := byName[c.Name]
-		save := func(id string) func(ctx context.Context, s store.Store, st *applyState) error {
+		save := func(id string) applyFunc {
 			return func(ctx context.Context, s store.Store, st *applyState) error {
 				cc := config.Certificate{ID: id, Name: c.Name, CertPEM: c.CertPEM, KeyPEM: c.KeyPEM}
 				if err := config.ValidateCertificate(&cc); err != nil {
@@ -404,24 +428,16 @@ func (p *planner) certificates() {
 			p.add(phBase, Change{Op: OpCreate, Kind: "certificate", Name: c.Name, apply: save("")})
 			continue
 		}
-		p.ids[refKey("certificate", c.Name)] = gc.ID
 		old := Certificate{Name: gc.Name, CertPEM: gc.CertPEM, KeyPEM: gc.KeyPEM}
-		if equalJSON(old, c) {
-			continue
+		if u, ok := p.update("certificate", c.Name, gc.ID, old, c, save(gc.ID)); ok {
+			p.add(phBase, u)
 		}
-		p.add(phBase, Change{Op: OpUpdate, Kind: "certificate", Name: c.Name, Diff: diff(old, c), apply: save(gc.ID)})
 	}
 	for _, gc := range p.g.certs {
-		if inDoc[gc.Name] {
-			continue
+		if !inDoc[gc.Name] {
+			p.keepOrDelete(phDeleteBase, "certificate", gc.Name, "",
+				func(ctx context.Context, s store.Store) error { return s.DeleteCertificate(ctx, gc.ID) })
 		}
-		if !p.opts.Prune {
-			p.keep("certificate %s (not in the document)", gc.Name)
-			continue
-		}
-		id := gc.ID
-		p.add(phDeleteBase, Change{Op: OpDelete, Kind: "certificate", Name: gc.Name,
-			apply: func(ctx context.Context, s store.Store, _ *applyState) error { return s.DeleteCertificate(ctx, id) }})
 	}
 }
 
@@ -522,10 +538,11 @@ func (p *planner) checkTargets(nb newBinding) {
 	}
 }
 
-// ownerBindings plans the bindings of a plugin or plan that both the
-// document and the gateway have: those the document does not list are
-// removed when it can name them (or with Prune), kept otherwise; those it
-// lists and the gateway lacks are added. bind and unbind make the changes.
+// ownerBindings plans the bindings of a plugin or plan of the document,
+// given those the gateway has (none for one the plan creates): those the
+// document does not list are removed when it can name them (or with
+// Prune), kept otherwise; those it lists and the gateway lacks are added.
+// bind and unbind make the changes.
 func (p *planner) ownerBindings(kind, occKind, owner, path string, have []gatewayBinding, want []Binding,
 	bind func(Binding) Change, unbind func(gatewayBinding) Change) []newBinding {
 	matched := map[int]bool{}
@@ -554,12 +571,33 @@ func (p *planner) ownerBindings(kind, occKind, owner, path string, have []gatewa
 	return added
 }
 
+// keepOrDeleteOwner plans a plugin or plan that the document does not
+// name: kept, its bindings holding their targets, or with Prune deleted
+// after its bindings are removed.
+func (p *planner) keepOrDeleteOwner(kind, occKind, owner string, have []gatewayBinding,
+	del func(ctx context.Context, s store.Store) error, unbind func(gatewayBinding) Change) {
+	deleted := p.keepOrDelete(phDeleteOwners, kind, owner, "", del)
+	for _, gb := range have {
+		if deleted {
+			p.add(phUnbind, unbind(gb))
+		} else {
+			p.occupy(occKind, gb, kind+" "+owner)
+		}
+	}
+}
+
 // --- plugins
 
 func (p *planner) plugins() []newBinding {
 	byName := map[string]config.Plugin{}
 	for _, gp := range p.g.plugins {
 		byName[gp.Name] = gp
+	}
+	unbind := func(gp config.Plugin, gb gatewayBinding) Change {
+		return Change{Op: OpUnbind, Kind: "plugin", Name: gp.Name, Target: p.targetText(gb),
+			apply: func(ctx context.Context, s store.Store, _ *applyState) error {
+				return s.UnbindPlugin(ctx, gp.ID, gb.id)
+			}}
 	}
 	inDoc := map[string]bool{}
 	var added []newBinding
@@ -591,12 +629,6 @@ func (p *planner) plugins() []newBinding {
 					return s.BindPlugin(ctx, &pb)
 				}}
 		}
-		unbind := func(gb gatewayBinding) Change {
-			return Change{Op: OpUnbind, Kind: "plugin", Name: pl.Name, Target: p.targetText(gb),
-				apply: func(ctx context.Context, s store.Store, _ *applyState) error {
-					return s.UnbindPlugin(ctx, gp.ID, gb.id)
-				}}
-		}
 		create := Change{Op: OpCreate, Kind: "plugin", Name: pl.Name,
 			apply: func(ctx context.Context, s store.Store, st *applyState) error {
 				raw, err := configOf(st)
@@ -610,82 +642,61 @@ func (p *planner) plugins() []newBinding {
 				st.set(cp.ID, "plugin", pl.Name)
 				return nil
 			}}
+		// have is the gateway's bindings to compare with the document's:
+		// none for a plugin that is created or replaced.
+		var have, rebind []gatewayBinding
 		switch {
 		case !exists:
 			p.add(phPolicies, create)
-			for i, b := range pl.Bindings {
-				p.add(phPolicies, bind(b))
-				added = append(added, newBinding{kind: pl.Type, owner: pl.Name, path: fmt.Sprintf("%s.bindings[%d]", path, i), b: b})
-			}
-			continue
 		case gp.Type != pl.Type:
 			// The type of a plugin cannot change: it is replaced. What the
 			// document cannot name is bound again to the new one.
-			var rebind []gatewayBinding
 			for _, gb := range pluginBindings(gp) {
-				p.add(phUnbind, unbind(gb))
+				p.add(phUnbind, unbind(gp, gb))
 				if _, ok := p.nameable(gb); !ok && !p.opts.Prune {
 					rebind = append(rebind, gb)
 				}
 			}
-			id := gp.ID
 			p.add(phDeleteOwners, Change{Op: OpDelete, Kind: "plugin", Name: pl.Name,
 				Text:  fmt.Sprintf("- plugin %s (its type changes from %s to %s: it is replaced)", pl.Name, gp.Type, pl.Type),
-				apply: func(ctx context.Context, s store.Store, _ *applyState) error { return s.DeletePlugin(ctx, id) }})
+				apply: func(ctx context.Context, s store.Store, _ *applyState) error { return s.DeletePlugin(ctx, gp.ID) }})
 			p.add(phPolicies, create)
-			for i, b := range pl.Bindings {
-				p.add(phPolicies, bind(b))
-				added = append(added, newBinding{kind: pl.Type, owner: pl.Name, path: fmt.Sprintf("%s.bindings[%d]", path, i), b: b})
+		default:
+			updatePlugin := func(ctx context.Context, s store.Store, st *applyState) error {
+				raw, err := configOf(st)
+				if err != nil {
+					return err
+				}
+				cp := pluginConfig(pl.Name, pl.Type, raw)
+				cp.ID = gp.ID
+				return s.UpdatePlugin(ctx, &cp)
 			}
-			for _, gb := range rebind {
-				p.add(phPolicies, Change{Op: OpBind, Kind: "plugin", Name: pl.Name, Target: p.targetText(gb) + " (kept from the replaced plugin)",
-					apply: func(ctx context.Context, s store.Store, st *applyState) error {
-						pb := config.PluginBinding{ServiceID: gb.serviceID, Environment: gb.env, APIIDs: gb.apiIDs}
-						var err error
-						if pb.PluginID, err = st.id("plugin", pl.Name); err != nil {
-							return err
-						}
-						return s.BindPlugin(ctx, &pb)
-					}})
+			want := Plugin{Name: pl.Name, Type: pl.Type, Config: pl.Config}
+			if u, ok := p.update("plugin", pl.Name, gp.ID, docPlugin(&gp, p.nm, nil), want, updatePlugin); ok {
+				p.add(phPolicies, u)
 			}
-			continue
+			have = pluginBindings(gp)
 		}
-		p.ids[refKey("plugin", pl.Name)] = gp.ID
-		old := docPlugin(&gp, p.nm, nil)
-		want := Plugin{Name: pl.Name, Type: pl.Type, Config: pl.Config}
-		if !equalJSON(old, want) {
-			p.add(phPolicies, Change{Op: OpUpdate, Kind: "plugin", Name: pl.Name, Diff: diff(old, want),
+		added = append(added, p.ownerBindings("plugin", pl.Type, pl.Name, path, have, pl.Bindings, bind,
+			func(gb gatewayBinding) Change { return unbind(gp, gb) })...)
+		for _, gb := range rebind {
+			p.add(phPolicies, Change{Op: OpBind, Kind: "plugin", Name: pl.Name, Target: p.targetText(gb) + " (kept from the replaced plugin)",
 				apply: func(ctx context.Context, s store.Store, st *applyState) error {
-					raw, err := configOf(st)
-					if err != nil {
+					pb := config.PluginBinding{ServiceID: gb.serviceID, Environment: gb.env, APIIDs: gb.apiIDs}
+					var err error
+					if pb.PluginID, err = st.id("plugin", pl.Name); err != nil {
 						return err
 					}
-					cp := pluginConfig(pl.Name, pl.Type, raw)
-					cp.ID = gp.ID
-					return s.UpdatePlugin(ctx, &cp)
+					return s.BindPlugin(ctx, &pb)
 				}})
 		}
-		added = append(added, p.ownerBindings("plugin", pl.Type, pl.Name, path, pluginBindings(gp), pl.Bindings, bind, unbind)...)
 	}
 	for _, gp := range p.g.plugins {
-		if inDoc[gp.Name] {
-			continue
+		if !inDoc[gp.Name] {
+			p.keepOrDeleteOwner("plugin", gp.Type, gp.Name, pluginBindings(gp),
+				func(ctx context.Context, s store.Store) error { return s.DeletePlugin(ctx, gp.ID) },
+				func(gb gatewayBinding) Change { return unbind(gp, gb) })
 		}
-		if !p.opts.Prune {
-			p.keep("plugin %s (not in the document)", gp.Name)
-			for _, gb := range pluginBindings(gp) {
-				p.occupy(gp.Type, gb, "plugin "+gp.Name)
-			}
-			continue
-		}
-		for _, gb := range pluginBindings(gp) {
-			p.add(phUnbind, Change{Op: OpUnbind, Kind: "plugin", Name: gp.Name, Target: p.targetText(gb),
-				apply: func(ctx context.Context, s store.Store, _ *applyState) error {
-					return s.UnbindPlugin(ctx, gp.ID, gb.id)
-				}})
-		}
-		p.add(phDeleteOwners, Change{Op: OpDelete, Kind: "plugin", Name: gp.Name,
-			apply: func(ctx context.Context, s store.Store, _ *applyState) error { return s.DeletePlugin(ctx, gp.ID) }})
 	}
 	return added
 }
@@ -728,13 +739,18 @@ func (p *planner) plans() []newBinding {
 	for _, gp := range p.g.plans {
 		byName[gp.Name] = gp
 	}
+	unbind := func(gp config.UsagePlan, gb gatewayBinding) Change {
+		return Change{Op: OpUnbind, Kind: "usage_plan", Name: gp.Name, Target: p.targetText(gb),
+			apply: func(ctx context.Context, s store.Store, _ *applyState) error {
+				return s.UnbindPlan(ctx, gp.ID, gb.id)
+			}}
+	}
 	inDoc := map[string]bool{}
 	var added []newBinding
 	for _, pl := range p.doc.UsagePlans {
 		inDoc[pl.Name] = true
 		path := "usage_plans[" + pl.Name + "]"
 		gp, exists := byName[pl.Name]
-		core := UsagePlan{Name: pl.Name, MaxRequestsPerSecond: pl.MaxRequestsPerSecond, Quota: pl.Quota}
 		row := func() config.UsagePlan {
 			return config.UsagePlan{Name: pl.Name, MaxRequestsPerSecond: pl.MaxRequestsPerSecond, Quota: pl.Quota}
 		}
@@ -752,12 +768,6 @@ func (p *planner) plans() []newBinding {
 					return s.BindPlan(ctx, &pb)
 				}}
 		}
-		unbind := func(gb gatewayBinding) Change {
-			return Change{Op: OpUnbind, Kind: "usage_plan", Name: pl.Name, Target: p.targetText(gb),
-				apply: func(ctx context.Context, s store.Store, _ *applyState) error {
-					return s.UnbindPlan(ctx, gp.ID, gb.id)
-				}}
-		}
 		addKey := func(k string) Change {
 			return Change{Op: OpBind, Kind: "usage_plan", Name: pl.Name, Target: "key " + k,
 				apply: func(ctx context.Context, s store.Store, st *applyState) error {
@@ -772,6 +782,10 @@ func (p *planner) plans() []newBinding {
 					return s.AddPlanKeys(ctx, planID, []string{keyID})
 				}}
 		}
+		// held and have are the gateway's keys and bindings to compare with
+		// the document's: none for a plan that is created.
+		held := map[string]bool{}
+		var have []gatewayBinding
 		if !exists {
 			p.add(phPolicies, Change{Op: OpCreate, Kind: "usage_plan", Name: pl.Name,
 				apply: func(ctx context.Context, s store.Store, st *applyState) error {
@@ -782,72 +796,53 @@ func (p *planner) plans() []newBinding {
 					st.set(cp.ID, "usage_plan", pl.Name)
 					return nil
 				}})
-			for _, k := range pl.Keys {
-				p.add(phPolicies, addKey(k))
+		} else {
+			updatePlan := func(ctx context.Context, s store.Store, _ *applyState) error {
+				cp := row()
+				cp.ID = gp.ID
+				return s.UpdatePlan(ctx, &cp)
 			}
-			for i, b := range pl.Bindings {
-				p.add(phPolicies, bind(b))
-				added = append(added, newBinding{owner: pl.Name, path: fmt.Sprintf("%s.bindings[%d]", path, i), b: b})
+			normalized := clone(gp)
+			_ = config.ValidatePlan(&normalized)
+			old := UsagePlan{Name: gp.Name, MaxRequestsPerSecond: normalized.MaxRequestsPerSecond, Quota: normalized.Quota}
+			want := UsagePlan{Name: pl.Name, MaxRequestsPerSecond: pl.MaxRequestsPerSecond, Quota: pl.Quota}
+			if u, ok := p.update("usage_plan", pl.Name, gp.ID, old, want, updatePlan); ok {
+				p.add(phPolicies, u)
 			}
-			continue
-		}
-		p.ids[refKey("usage_plan", pl.Name)] = gp.ID
-		normalized := clone(gp)
-		_ = config.ValidatePlan(&normalized)
-		old := UsagePlan{Name: gp.Name, MaxRequestsPerSecond: normalized.MaxRequestsPerSecond, Quota: normalized.Quota}
-		if !equalJSON(old, core) {
-			p.add(phPolicies, Change{Op: OpUpdate, Kind: "usage_plan", Name: pl.Name, Diff: diff(old, core),
-				apply: func(ctx context.Context, s store.Store, _ *applyState) error {
-					cp := row()
-					cp.ID = gp.ID
-					return s.UpdatePlan(ctx, &cp)
-				}})
-		}
-		held := map[string]bool{}
-		for _, kid := range gp.KeyIDs {
-			name, named := p.g.keyName[kid]
-			switch {
-			case named && p.docKeys[name]:
-				held[name] = true
-				if slices.Contains(pl.Keys, name) {
+			for _, kid := range gp.KeyIDs {
+				name, named := p.g.keyName[kid]
+				switch {
+				case named && p.docKeys[name]:
+					held[name] = true
+					if slices.Contains(pl.Keys, name) {
+						continue
+					}
+				case !p.opts.Prune:
+					p.keep("usage_plan %s key %s (not in the document)", pl.Name, name)
 					continue
 				}
-			case !p.opts.Prune:
-				p.keep("usage_plan %s key %s (not in the document)", pl.Name, name)
-				continue
+				p.add(phUnbind, Change{Op: OpUnbind, Kind: "usage_plan", Name: pl.Name, Target: "key " + name,
+					apply: func(ctx context.Context, s store.Store, _ *applyState) error {
+						return s.RemovePlanKey(ctx, gp.ID, kid)
+					}})
 			}
-			p.add(phUnbind, Change{Op: OpUnbind, Kind: "usage_plan", Name: pl.Name, Target: "key " + name,
-				apply: func(ctx context.Context, s store.Store, _ *applyState) error {
-					return s.RemovePlanKey(ctx, gp.ID, kid)
-				}})
+			have = planBindings(gp)
 		}
 		for _, k := range pl.Keys {
 			if !held[k] {
 				p.add(phPolicies, addKey(k))
 			}
 		}
-		added = append(added, p.ownerBindings("usage_plan", "", pl.Name, path, planBindings(gp), pl.Bindings, bind, unbind)...)
+		added = append(added, p.ownerBindings("usage_plan", "", pl.Name, path, have, pl.Bindings, bind,
+			func(gb gatewayBinding) Change { return unbind(gp, gb) })...)
 	}
 	for _, gp := range p.g.plans {
-		if inDoc[gp.Name] {
-			continue
+		if !inDoc[gp.Name] {
+			// Deleting a plan releases its keys.
+			p.keepOrDeleteOwner("usage_plan", "", gp.Name, planBindings(gp),
+				func(ctx context.Context, s store.Store) error { return s.DeletePlan(ctx, gp.ID) },
+				func(gb gatewayBinding) Change { return unbind(gp, gb) })
 		}
-		if !p.opts.Prune {
-			p.keep("usage_plan %s (not in the document)", gp.Name)
-			for _, gb := range planBindings(gp) {
-				p.occupy("", gb, "usage_plan "+gp.Name)
-			}
-			continue
-		}
-		for _, gb := range planBindings(gp) {
-			p.add(phUnbind, Change{Op: OpUnbind, Kind: "usage_plan", Name: gp.Name, Target: p.targetText(gb),
-				apply: func(ctx context.Context, s store.Store, _ *applyState) error {
-					return s.UnbindPlan(ctx, gp.ID, gb.id)
-				}})
-		}
-		// Deleting a plan releases its keys.
-		p.add(phDeleteOwners, Change{Op: OpDelete, Kind: "usage_plan", Name: gp.Name,
-			apply: func(ctx context.Context, s store.Store, _ *applyState) error { return s.DeletePlan(ctx, gp.ID) }})
 	}
 	return added
 }
@@ -903,14 +898,13 @@ func (p *planner) apps() {
 					return nil
 				}})
 		} else {
-			p.ids[refKey("application", a.Name)] = ga.ID
+			updateApp := func(ctx context.Context, s store.Store, _ *applyState) error {
+				return s.UpdateApp(ctx, &config.App{ID: ga.ID, Name: a.Name, Description: a.Description})
+			}
 			old := Application{Name: ga.Name, Description: ga.Description}
 			want := Application{Name: a.Name, Description: a.Description}
-			if !equalJSON(old, want) {
-				p.add(phOwners, Change{Op: OpUpdate, Kind: "application", Name: a.Name, Diff: diff(old, want),
-					apply: func(ctx context.Context, s store.Store, _ *applyState) error {
-						return s.UpdateApp(ctx, &config.App{ID: ga.ID, Name: a.Name, Description: a.Description})
-					}})
+			if u, ok := p.update("application", a.Name, ga.ID, old, want, updateApp); ok {
+				p.add(phOwners, u)
 			}
 		}
 		matched := map[AppBinding]bool{}
@@ -962,15 +956,12 @@ func (p *planner) apps() {
 		if inDoc[ga.Name] {
 			continue
 		}
-		if !p.opts.Prune {
-			p.keep("application %s (not in the document)", ga.Name)
-			continue
+		if p.keepOrDelete(phDeleteOwners, "application", ga.Name, "",
+			func(ctx context.Context, s store.Store) error { return s.DeleteApp(ctx, ga.ID) }) {
+			for _, gb := range bindings[ga.ID] {
+				p.add(phUnbind, unbind(ga.Name, gb))
+			}
 		}
-		for _, gb := range bindings[ga.ID] {
-			p.add(phUnbind, unbind(ga.Name, gb))
-		}
-		p.add(phDeleteOwners, Change{Op: OpDelete, Kind: "application", Name: ga.Name,
-			apply: func(ctx context.Context, s store.Store, _ *applyState) error { return s.DeleteApp(ctx, ga.ID) }})
 	}
 }
 
@@ -1019,7 +1010,9 @@ func (p *planner) keys() {
 				}}})
 			continue
 		}
-		p.ids[refKey("key", k.Name)] = gk.ID
+		updateKey := func(ctx context.Context, s store.Store, _ *applyState) error {
+			return s.UpdateKey(ctx, &config.Key{ID: gk.ID, Name: k.Name, SecretID: k.SecretID, SecretKey: k.SecretKey})
+		}
 		old := Key{Name: gk.Name, SecretID: gk.SecretID, SecretKey: gk.SecretKey}
 		want := k
 		if want.SecretID == "" {
@@ -1028,13 +1021,9 @@ func (p *planner) keys() {
 		if want.SecretKey == "" {
 			want.SecretKey = old.SecretKey
 		}
-		if equalJSON(old, want) {
-			continue
+		if u, ok := p.update("key", k.Name, gk.ID, old, want, updateKey); ok {
+			items = append(items, item{name: k.Name, after: after, change: u})
 		}
-		items = append(items, item{name: k.Name, after: after, change: Change{Op: OpUpdate, Kind: "key", Name: k.Name, Diff: diff(old, want),
-			apply: func(ctx context.Context, s store.Store, _ *applyState) error {
-				return s.UpdateKey(ctx, &config.Key{ID: gk.ID, Name: k.Name, SecretID: k.SecretID, SecretKey: k.SecretKey})
-			}}})
 	}
 	for _, i := range order(len(items), func(i int) []int {
 		j := slices.IndexFunc(items, func(it item) bool { return it.name == items[i].after })
@@ -1046,15 +1035,10 @@ func (p *planner) keys() {
 		p.add(phOwners, items[i].change)
 	}
 	for _, gk := range p.g.keys {
-		if p.docKeys[gk.Name] {
-			continue
+		if !p.docKeys[gk.Name] {
+			p.keepOrDelete(phDeleteOwners, "key", gk.Name, "",
+				func(ctx context.Context, s store.Store) error { return s.DeleteKey(ctx, gk.ID) })
 		}
-		if !p.opts.Prune {
-			p.keep("key %s (not in the document)", gk.Name)
-			continue
-		}
-		p.add(phDeleteOwners, Change{Op: OpDelete, Kind: "key", Name: gk.Name,
-			apply: func(ctx context.Context, s store.Store, _ *applyState) error { return s.DeleteKey(ctx, gk.ID) }})
 	}
 }
 
@@ -1100,7 +1084,7 @@ func (p *planner) services() {
 					"%s is a domain of service %q, which the document does not name (remove it there, or apply with prune)", d.Host, holder.Name)
 			}
 		}
-		save := func(id string) func(ctx context.Context, st store.Store, as *applyState) error {
+		save := func(id string) applyFunc {
 			return func(ctx context.Context, st store.Store, as *applyState) error {
 				var err error
 				cs := cfgService(*s, func(name string) string {
@@ -1130,13 +1114,9 @@ func (p *planner) services() {
 		if gs == nil {
 			it.change = Change{Op: OpCreate, Kind: "service", Name: s.Name, apply: save("")}
 			items = append(items, it)
-		} else {
-			p.ids[refKey("service", s.Name)] = gs.ID
-			old := gatewayService(*gs, p.nm, nil)
-			if !equalJSON(old, core) {
-				it.change = Change{Op: OpUpdate, Kind: "service", Name: s.Name, Diff: diff(old, core), apply: save(gs.ID)}
-				items = append(items, it)
-			}
+		} else if u, ok := p.update("service", s.Name, gs.ID, gatewayService(*gs, p.nm, nil), core, save(gs.ID)); ok {
+			it.change = u
+			items = append(items, it)
 		}
 		draft := p.apis(s, gs)
 		pubs = append(pubs, p.environments(s, gs, draft)...)
@@ -1158,17 +1138,14 @@ func (p *planner) services() {
 		if p.docServices[gs.Name] != nil {
 			continue
 		}
-		if !p.opts.Prune {
-			p.keep("service %s (not in the document)", gs.Name)
-			continue
-		}
-		for _, env := range config.Environments {
-			if _, served := p.g.served[gs.ID][env]; served {
-				p.add(phUnpublish, unpublish(gs, env))
+		if p.keepOrDelete(phDeleteServices, "service", gs.Name, "",
+			func(ctx context.Context, s store.Store) error { return s.DeleteService(ctx, gs.ID) }) {
+			for _, env := range config.Environments {
+				if _, served := p.g.served[gs.ID][env]; served {
+					p.add(phUnpublish, unpublish(gs, env))
+				}
 			}
 		}
-		p.add(phDeleteServices, Change{Op: OpDelete, Kind: "service", Name: gs.Name,
-			apply: func(ctx context.Context, s store.Store, _ *applyState) error { return s.DeleteService(ctx, gs.ID) }})
 	}
 }
 
@@ -1195,7 +1172,7 @@ func (p *planner) apis(s *Service, gs *config.Service) []API {
 	draft := slices.Clone(s.APIs)
 	for _, a := range s.APIs {
 		route := cfgAPI(a, "", func(string) string { return "" })
-		save := func(ga *config.API) func(ctx context.Context, st store.Store, as *applyState) error {
+		save := func(ga *config.API) applyFunc {
 			return func(ctx context.Context, st store.Store, as *applyState) error {
 				svcID, err := as.id("service", s.Name)
 				if err != nil {
@@ -1257,13 +1234,11 @@ func (p *planner) apis(s *Service, gs *config.Service) []API {
 			if p.docAPIs[s.Name][ga.Name] {
 				continue
 			}
-			if !p.opts.Prune {
-				p.keep("api %s/%s (not in the document)", s.Name, ga.Name)
+			if !p.keepOrDelete(phDeleteServices, "api", s.Name+"/"+ga.Name, "",
+				func(ctx context.Context, st store.Store) error { return st.DeleteAPI(ctx, gs.ID, ga.ID) }) {
+				// A kept API stays in the draft.
 				draft = append(draft, gatewayAPI(ga, p.nm, nil))
-				continue
 			}
-			p.add(phDeleteServices, Change{Op: OpDelete, Kind: "api", Name: s.Name + "/" + ga.Name,
-				apply: func(ctx context.Context, st store.Store, _ *applyState) error { return st.DeleteAPI(ctx, gs.ID, ga.ID) }})
 		}
 	}
 	slices.SortFunc(draft, func(a, b API) int { return strings.Compare(a.Name, b.Name) })

@@ -215,3 +215,64 @@ plugins:
 		t.Errorf("plan:\n%s\nwant:\n%s", indent(strings.Join(got, "\n")), indent(strings.Join(want, "\n")))
 	}
 }
+
+// TestReplaceKeepsBindings: a plugin whose type changes is bound again to
+// what the document cannot name; a plan loses the bindings the document
+// no longer lists.
+func TestReplaceKeepsBindings(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	mock := `backend: {type: mock, mock: {}}`
+	apply(t, s, parseT(t, `
+services:
+  - name: a
+    environments: [release]
+    apis:
+      - {name: w, frontend: {path: /w, method: GET}, `+mock+`}
+usage_plans:
+  - {name: gold, bindings: [{service: a, environment: release}]}
+plugins:
+  - {name: p, type: ip_control, config: {type: white_list, blocks: [10.0.0.0/8]}, bindings: [{service: a, environment: release}]}
+`, nil), Options{})
+	other := &config.Service{Name: "other"}
+	must(t, config.ValidateService(other))
+	must(t, s.CreateService(ctx, other))
+	ids := planIDs(t, s, nil)
+	must(t, s.BindPlugin(ctx, &config.PluginBinding{PluginID: ids["p"], ServiceID: other.ID, Environment: "test"}))
+
+	doc := parseT(t, `
+services:
+  - name: a
+    environments: [release]
+    apis:
+      - {name: w, frontend: {path: /w, method: GET}, `+mock+`}
+usage_plans:
+  - {name: gold}
+plugins:
+  - {name: p, type: traffic_control, config: {window: second, api_limit: 5}, bindings: [{service: a, environment: release}]}
+`, nil)
+	p := apply(t, s, doc, Options{})
+	want := []string{
+		"- plugin p binding a/release",
+		"- plugin p binding other/test",
+		"- usage_plan gold binding a/release",
+		"- plugin p (its type changes from ip_control to traffic_control: it is replaced)",
+		"+ plugin p",
+		"+ plugin p binding a/release",
+		"+ plugin p binding other/test (kept from the replaced plugin)",
+	}
+	if got := texts(p); !reflect.DeepEqual(got, want) {
+		t.Errorf("plan:\n%s\nwant:\n%s", indent(strings.Join(got, "\n")), indent(strings.Join(want, "\n")))
+	}
+	if want := []string{"service other (not in the document)"}; !reflect.DeepEqual(p.Kept, want) {
+		t.Errorf("kept %q, want %q", p.Kept, want)
+	}
+	if p := plan(t, s, doc, Options{}); !p.Empty() {
+		t.Errorf("planned again:\n%s", p)
+	}
+	st, err := s.Load(ctx)
+	must(t, err)
+	if len(st.Plugins) != 1 || st.Plugins[0].Type != "traffic_control" || len(st.Plugins[0].Bindings) != 2 {
+		t.Errorf("plugins after apply: %+v", st.Plugins)
+	}
+}
