@@ -175,6 +175,9 @@ func describeBuild(v string, bi *debug.BuildInfo, ok bool) string {
 			rev = s.Value
 		case "vcs.time":
 			at = s.Value
+			if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
+				at = config.FormatTime(t) // the form of every other time shown
+			}
 		case "vcs.modified":
 			modified = s.Value == "true"
 		}
