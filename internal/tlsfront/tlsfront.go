@@ -73,8 +73,11 @@ func New(engine *h1.Server, cfg *tls.Config, o Options) *Front {
 		Transport: &http.Transport{DialContext: f.dialEngine, DisableCompression: true, MaxResponseHeaderBytes: 1 << 20,
 			MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second},
 		FlushInterval: -1, // stream: every write reaches the client at once
-		ErrorHandler:  bridgeError,
-		ErrorLog:      slog.NewLogLogger(f.log.Handler(), slog.LevelDebug),
+		// Without a pool ReverseProxy makes a 32 KiB copy buffer for
+		// every answer, which was most of the bridge's garbage.
+		BufferPool:   &copyBuffers{},
+		ErrorHandler: bridgeError,
+		ErrorLog:     slog.NewLogLogger(f.log.Handler(), slog.LevelDebug),
 	}
 	// The connections it gets are handshaken already, with "h2" agreed:
 	// net/http hands them to its HTTP/2 server (no TLSConfig here, so
@@ -287,3 +290,15 @@ func bridgeError(w http.ResponseWriter, r *http.Request, err error) {
 	w.WriteHeader(http.StatusBadGateway)
 	_, _ = w.Write(append(body, '\n'))
 }
+
+// copyBuffers lends ReverseProxy its body copy buffers.
+type copyBuffers struct{ p sync.Pool }
+
+func (b *copyBuffers) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *copyBuffers) Put(buf []byte) { b.p.Put(&buf) }
