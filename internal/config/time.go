@@ -29,8 +29,8 @@ func TimePtr(t time.Time) *Time {
 // FormatTime writes t in TimeLayout.
 func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
 
-// AppendTime appends t in TimeLayout to b.
-func AppendTime(b []byte, t time.Time) []byte { return t.UTC().AppendFormat(b, TimeLayout) }
+// appendTime appends t in TimeLayout to b.
+func appendTime(b []byte, t time.Time) []byte { return t.UTC().AppendFormat(b, TimeLayout) }
 
 // String is the time in TimeLayout.
 func (t Time) String() string { return FormatTime(t.Time) }
@@ -40,7 +40,7 @@ func (t Time) MarshalText() ([]byte, error) {
 	if y := t.UTC().Year(); y < 0 || y >= 10000 {
 		return nil, errors.New("config.Time: year outside of range [0,9999]")
 	}
-	return AppendTime(nil, t.Time), nil
+	return appendTime(nil, t.Time), nil
 }
 
 // MarshalJSON writes the time in TimeLayout, quoted.

@@ -318,20 +318,7 @@ func (f *channelForm) rowOp(q *req, p *page) bool {
 func (c *Console) channelCreate(q *req) {
 	f := readChannelForm(q)
 	f.Action = "/console/channels/new"
-	p := &page{Nav: "channels", D: f}
-	if f.rowOp(q, p) {
-		q.render(http.StatusOK, "channel_form", p)
-		return
-	}
-	body, index := f.body(nil)
-	var ch config.Channel
-	if e := q.call(http.MethodPost, "/api/v1/channels", nil, body, &ch); e != nil {
-		f.refuse(p, e, index)
-		q.render(e.Status, "channel_form", p)
-		return
-	}
-	q.flash("flash.created", q.t("kind.channel"), nameOr(ch.Name, ch.ID))
-	q.redirect("/console/channels/" + ch.ID)
+	c.channelSave(q, f, http.MethodPost, "/api/v1/channels", "flash.created")
 }
 
 func (c *Console) channelUpdate(q *req) {
@@ -341,26 +328,34 @@ func (c *Console) channelUpdate(q *req) {
 	}
 	f := readChannelForm(q)
 	f.Edit, f.ID, f.Action = true, id, "/console/channels/"+id+"/edit"
+	c.channelSave(q, f, http.MethodPut, "/api/v1/channels/"+esc(id), "flash.saved")
+}
+
+// channelSave applies the node table's buttons, or sends the form. An edit
+// is GET, edit, PUT: a field the form does not show (the algorithm) goes
+// back as stored.
+func (c *Console) channelSave(q *req, f *channelForm, method, apiPath, flashKey string) {
 	p := &page{Nav: "channels", D: f}
 	if f.rowOp(q, p) {
 		q.render(http.StatusOK, "channel_form", p)
 		return
 	}
-	// GET, edit, PUT: a field the form does not show (the algorithm) goes
-	// back as stored.
-	base, e := stored(q, "/api/v1/channels/"+esc(id))
-	if e != nil {
-		q.failAPI(e)
-		return
+	var base map[string]any
+	if f.Edit {
+		var e *apiError
+		if base, e = stored(q, apiPath); e != nil {
+			q.failAPI(e)
+			return
+		}
 	}
 	body, index := f.body(base)
 	var ch config.Channel
-	if e := q.call(http.MethodPut, "/api/v1/channels/"+esc(id), nil, body, &ch); e != nil {
+	if e := q.call(method, apiPath, nil, body, &ch); e != nil {
 		f.refuse(p, e, index)
 		q.render(e.Status, "channel_form", p)
 		return
 	}
-	q.flash("flash.saved", q.t("kind.channel"), nameOr(ch.Name, ch.ID))
+	q.flash(flashKey, q.t("kind.channel"), nameOr(ch.Name, ch.ID))
 	q.redirect("/console/channels/" + ch.ID)
 }
 

@@ -75,34 +75,14 @@ func (s *Store) Publish(ctx context.Context, serviceID, env, description string)
 // ListReleases returns a page of the service's releases, newest first,
 // without their APIs.
 func (s *Store) ListReleases(ctx context.Context, serviceID string, p store.Page) ([]config.Release, int, error) {
-	limit, offset := limits(p)
-	var (
-		items []config.Release
-		total int
-	)
-	err := s.read(ctx, "list releases", func(ctx context.Context, tx Tx) error {
-		if err := serviceExists(ctx, tx, serviceID); err != nil {
-			return err
-		}
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM releases WHERE service_id = ?`, serviceID).Scan(&total); err != nil {
-			return err
-		}
-		var err error
-		items, err = collect(ctx, tx, func(rows Rows) (config.Release, error) {
+	return newestFirst(ctx, s, "list releases", serviceID, "releases", "version, environment, description, created_at",
+		func(rows Rows) (config.Release, error) {
 			r := config.Release{ServiceID: serviceID}
 			var created int64
 			err := rows.Scan(&r.Version, &r.Environment, &r.Description, &created)
 			r.CreatedAt = fromMillis(created)
 			return r, err
-		}, `
-			SELECT version, environment, description, created_at FROM releases
-			WHERE service_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?`, serviceID, limit, offset)
-		return err
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	return items, total, nil
+		}, p)
 }
 
 // Environments lists the environments that serve a version of the service,
@@ -222,26 +202,35 @@ func record(ctx context.Context, tx Tx, serviceID string, e config.ReleaseEvent)
 
 // History returns a page of the service's release history, newest first.
 func (s *Store) History(ctx context.Context, serviceID string, p store.Page) ([]config.ReleaseEvent, int, error) {
-	limit, offset := limits(p)
-	var (
-		items []config.ReleaseEvent
-		total int
-	)
-	err := s.read(ctx, "release history", func(ctx context.Context, tx Tx) error {
-		if err := serviceExists(ctx, tx, serviceID); err != nil {
-			return err
-		}
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM release_events WHERE service_id = ?`, serviceID).Scan(&total); err != nil {
-			return err
-		}
-		var err error
-		items, err = collect(ctx, tx, func(rows Rows) (e config.ReleaseEvent, err error) {
+	return newestFirst(ctx, s, "release history", serviceID, "release_events",
+		"action, environment, version, previous_version, description, created_at",
+		func(rows Rows) (e config.ReleaseEvent, err error) {
 			var at int64
 			err = rows.Scan(&e.Action, &e.Environment, &e.Version, &e.PreviousVersion, &e.Description, &at)
 			e.CreatedAt = fromMillis(at)
 			return e, err
-		}, `
-			SELECT action, environment, version, previous_version, description, created_at FROM release_events
+		}, p)
+}
+
+// newestFirst reads a page of a service's rows of table (releases or
+// release_events, numbered by seq), newest first, and their total, in one
+// read transaction; the service must exist.
+func newestFirst[T any](ctx context.Context, s *Store, op, serviceID, table, columns string,
+	scan func(Rows) (T, error), p store.Page) ([]T, int, error) {
+	limit, offset := limits(p)
+	var (
+		items []T
+		total int
+	)
+	err := s.read(ctx, op, func(ctx context.Context, tx Tx) error {
+		if err := serviceExists(ctx, tx, serviceID); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+table+` WHERE service_id = ?`, serviceID).Scan(&total); err != nil {
+			return err
+		}
+		var err error
+		items, err = collect(ctx, tx, scan, `SELECT `+columns+` FROM `+table+`
 			WHERE service_id = ? ORDER BY seq DESC LIMIT ? OFFSET ?`, serviceID, limit, offset)
 		return err
 	})
